@@ -1,0 +1,58 @@
+# d2lmha — two commands: `make lab` opens the course, `make test` passes the tests.
+# Each installs what it needs into .venv first (once; again when pyproject.toml changes).
+#
+# TORCH picks the PyTorch build installed before everything else. The default,
+# torch==2.13.0, is the CPU wheel on machines that provide one locally and PyPI's
+# default build elsewhere. For a CPU-only build on Linux pass PyTorch's CPU index:
+#   make lab TORCH_INDEX="--index-url <PyTorch CPU wheel index>"
+# or install any torch>=2.2 into .venv yourself first: it is kept.
+
+PYTHON      ?= python3
+VENV        ?= .venv
+TORCH       ?= torch==2.13.0
+TORCH_INDEX ?=
+PYTEST_ARGS ?= -n 2 --dist loadscope
+SUBMISSIONS ?= submissions
+PY    := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install lab test unit notebooks exercises grade bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q $(TORCH_INDEX) "$(TORCH)"
+	$(PY) -m pip install -q -e ".[lab,grade,test]"
+	# d2l 1.0.3 is the reference the tests compare against. Its pins (numpy==1.23.5,
+	# matplotlib==3.7.2, ...) do not install here, so only its source is installed.
+	$(PY) -m pip install -q --no-deps d2l==1.0.3
+	touch $(STAMP)
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab notebooks/00_overview.ipynb
+
+test: $(STAMP)
+	$(VENV)/bin/pytest $(PYTEST_ARGS) --nbval-lax --nbval-current-env tests notebooks exercises solutions
+
+unit: $(STAMP)
+	$(VENV)/bin/pytest tests
+
+# Re-execute the chapters in place (they are committed executed).
+notebooks: $(STAMP)
+	$(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace notebooks/*.ipynb
+
+# Regenerate the student notebooks from the solution sources.
+exercises: $(STAMP)
+	$(PY) -m d2lmha.grading assign
+
+# Grade every .ipynb in $(SUBMISSIONS) without Docker; writes and prints a CSV path.
+grade: $(STAMP)
+	$(PY) -m d2lmha.grading grade "$(SUBMISSIONS)"
+
+bench: $(STAMP)
+	$(PY) -m benchmarks
+
+clean:
+	rm -rf $(VENV) build dist .pytest_cache

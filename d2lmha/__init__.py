@@ -1,0 +1,26 @@
+"""d2lmha: the helper package of the course "from one attention head to many".
+
+Names follow d2l (Dive into Deep Learning) where d2l has the idea; shapes are written
+``[batch, heads, queries, keys]``.
+"""
+from .attention import AdditiveAttention, DotProductAttention
+from .device import seed_everything, try_gpu
+from .encoder import (AddNorm, BERTEncoder, EncoderOutput, PositionWiseFFN,
+                      TransformerEncoderBlock)
+from .masking import causal_mask, masked_softmax, valid_lens_mask
+from .minilm import load_minilm, mean_pool, sentence_embeddings, tokenize
+from .multihead import (MultiHeadAttention, check_heads, merge_heads, split_heads,
+                        transpose_output, transpose_qkv)
+from .plotting import show_heatmaps
+from .positional import LearnedPositionalEncoding, PositionalEncoding, sinusoidal_encoding
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AdditiveAttention", "DotProductAttention", "MultiHeadAttention", "masked_softmax",
+    "valid_lens_mask", "causal_mask", "transpose_qkv", "transpose_output", "split_heads",
+    "merge_heads", "check_heads", "PositionalEncoding", "LearnedPositionalEncoding",
+    "sinusoidal_encoding", "show_heatmaps", "PositionWiseFFN", "AddNorm",
+    "TransformerEncoderBlock", "BERTEncoder", "EncoderOutput", "load_minilm", "tokenize",
+    "mean_pool", "sentence_embeddings", "try_gpu", "seed_everything",
+]
