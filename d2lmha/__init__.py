@@ -13,6 +13,7 @@ from .multihead import (MultiHeadAttention, check_heads, merge_heads, split_head
                         transpose_output, transpose_qkv)
 from .plotting import show_heatmaps
 from .positional import LearnedPositionalEncoding, PositionalEncoding, sinusoidal_encoding
+# (chapter modules: add one import line above this comment, and extend __all__ below)
 
 __version__ = "0.1.0"
 
