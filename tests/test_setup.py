@@ -1,0 +1,53 @@
+"""The set-up promises: pyproject and environment.yml agree; no CUDA wheels on a CPU install."""
+import re
+import tomllib
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+CONDA_NAMES = {"pytorch": "torch"}  # conda-forge name -> PyPI name
+
+
+def _name_and_spec(requirement: str) -> tuple[str, str]:
+    match = re.fullmatch(r"\s*([A-Za-z0-9_.\-]+)\s*(.*?)\s*", requirement)
+    assert match, requirement
+    name = match.group(1).lower().replace("_", "-")
+    return CONDA_NAMES.get(name, name), match.group(2).replace(" ", "")
+
+
+def pyproject_requirements() -> dict[str, str]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    requirements = list(project["dependencies"])
+    for extra in project["optional-dependencies"].values():
+        requirements += extra
+    return dict(_name_and_spec(r) for r in requirements)
+
+
+def conda_requirements() -> dict[str, str]:
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    assert env["channels"] == ["conda-forge"]
+    entries = []
+    for item in env["dependencies"]:
+        if isinstance(item, dict):
+            entries += [p for p in item["pip"] if not p.startswith("-e")]
+        elif not item.startswith(("python=", "pip")) or item.startswith("pip:"):
+            entries.append(item)
+    return dict(_name_and_spec(e.replace("=", "==", 1) if re.search(r"[^<>=!]=[^=]", e) else e)
+                for e in entries)
+
+
+def test_environment_yml_matches_pyproject():
+    assert conda_requirements() == pyproject_requirements()
+
+
+def test_no_cuda_wheels_on_a_cpu_build():
+    if torch.version.cuda is not None:
+        pytest.skip("a CUDA build of torch legitimately brings nvidia-* packages")
+    cuda = sorted(d.metadata["Name"] for d in metadata.distributions()
+                  if (d.metadata["Name"] or "").lower().startswith("nvidia"))
+    assert cuda == []
+
