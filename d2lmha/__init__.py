@@ -13,6 +13,10 @@ from .multihead import (MultiHeadAttention, check_heads, merge_heads, split_head
                         transpose_output, transpose_qkv)
 from .plotting import show_heatmaps
 from .positional import LearnedPositionalEncoding, PositionalEncoding, sinusoidal_encoding
+from .rope import RotaryEmbedding, rope_angles, rotary_embedding
+from . import importance, pruning  # chapter 05: d2lmha.importance.*, d2lmha.pruning.*
+from .multihead_variants import multihead_einsum, multihead_loop, to_torch_multihead
+from . import head_types, tasks, training, viewer  # chapter 04: d2lmha.training.train, ...
 # (chapter modules: add one import line above this comment, and extend __all__ below)
 
 __version__ = "0.1.0"
@@ -24,4 +28,8 @@ __all__ = [
     "sinusoidal_encoding", "show_heatmaps", "PositionWiseFFN", "AddNorm",
     "TransformerEncoderBlock", "BERTEncoder", "EncoderOutput", "load_minilm", "tokenize",
     "mean_pool", "sentence_embeddings", "try_gpu", "seed_everything",
+    "rotary_embedding", "rope_angles", "RotaryEmbedding",
+    "importance", "pruning",
+    "multihead_loop", "multihead_einsum", "to_torch_multihead",
+    "head_types", "tasks", "training", "viewer",
 ]

@@ -1,0 +1,240 @@
+"""A tiny encoder with a per-token output layer, and a small training loop for it.
+
+The model is the course's own :class:`~d2lmha.BERTEncoder` (the class that also loads the
+real all-MiniLM-L6-v2) at small sizes, plus one ``nn.Linear`` that turns every position's
+vector into class scores. The loop draws fresh batches from a synthetic task
+(:mod:`d2lmha.tasks`) every step, so there is no fixed training set to over-fit.
+
+Typical use (chapters 04 and 05)::
+
+    task = d2lmha.LookupTask(vocab_size=8, seq_len=12, offsets=(-1, 2))
+    model = d2lmha.tiny_model(task, num_heads=2, device=d2lmha.try_gpu())
+    history = d2lmha.train(model, task, num_steps=400)    # dict of lists
+    pandas.DataFrame(history)                              # step, loss, accuracy
+    d2lmha.evaluate(model, task)                           # {"loss": ..., "accuracy": ...}
+
+Source: d2l.ai section 15.8 (BERT encoder) and section 3.4/3.6 (the training loop:
+minibatch loss, optimizer step, recorded metrics).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ._checks import check_positive_int
+from .device import seed_everything
+from .encoder import BERTEncoder
+from .tasks import IGNORE_INDEX, LookupTask
+
+__all__ = ["TokenClassifier", "tiny_model", "loss_and_accuracy", "train", "evaluate"]
+
+
+class TokenClassifier(nn.Module):
+    """A :class:`~d2lmha.BERTEncoder` followed by a linear layer applied at every position.
+
+    Args:
+        vocab_size: number of input token ids.
+        num_classes: number of output classes per position.
+        num_hiddens: d_model. num_heads: h (must divide ``num_hiddens``).
+        num_blks: encoder blocks (layers). ffn_num_hiddens: FFN inner width
+            (default ``2 * num_hiddens``).
+        max_len: number of learned positions. dropout: dropout inside the encoder.
+
+    Forward ``(input_ids, head_mask=None, need_weights=False)``:
+        input_ids: int64 ``[batch, tokens]``. head_mask: optional gate ξ
+        ``[num_blks, num_heads]`` (float, may require grad; 0 removes a head).
+        need_weights: keep the attention weights (explicit path) in
+        ``self.attentions``, a tuple of ``num_blks`` tensors ``[batch, heads, tokens,
+        tokens]``; False runs the fused attention and sets it to ``None``.
+        Returns logits ``[batch, tokens, num_classes]`` (float32).
+
+    Raises:
+        TypeError / ValueError: bad sizes (see :class:`~d2lmha.BERTEncoder`), e.g.
+        ``num_hiddens`` not divisible by ``num_heads``; bad inputs at forward time.
+
+    Source: d2l.ai section 15.8 (``BERTEncoder``); the output layer is the per-token
+    classifier of Devlin et al. (2019) section 4.3.
+    """
+
+    def __init__(self, vocab_size: int, num_classes: int, num_hiddens: int = 32,
+                 num_heads: int = 2, num_blks: int = 1, ffn_num_hiddens: int | None = None,
+                 max_len: int = 64, dropout: float = 0.0):
+        super().__init__()
+        check_positive_int("num_classes", num_classes)
+        check_positive_int("num_hiddens", num_hiddens)
+        self.encoder = BERTEncoder(vocab_size, num_hiddens, ffn_num_hiddens or 2 * num_hiddens,
+                                   num_heads, num_blks, dropout=dropout, max_len=max_len,
+                                   type_vocab_size=0, use_bias=True, norm_eps=1e-5,
+                                   activation="relu")
+        self.output = nn.Linear(num_hiddens, num_classes)
+        self.num_heads, self.num_blks = num_heads, num_blks
+        self.attentions = None
+
+    def forward(self, input_ids, head_mask=None, need_weights=False):
+        out = self.encoder(input_ids, head_mask=head_mask, need_weights=need_weights)
+        self.attentions = out.attentions
+        return self.output(out.last_hidden_state)
+
+
+def tiny_model(task: LookupTask, num_heads: int = 2, num_hiddens: int = 32,
+               num_blks: int = 1, seed: int = 0, device=None, **kwargs) -> TokenClassifier:
+    """A seeded :class:`TokenClassifier` sized for ``task``.
+
+    Args:
+        task: gives ``vocab_size``, ``num_classes`` and the sequence length.
+        num_heads, num_hiddens, num_blks: model sizes (``num_hiddens`` fixed while
+            ``num_heads`` varies = "equal width").
+        seed: seeds every generator before the weights are drawn, so the same seed gives
+            the same initial weights (drawn on the CPU, then moved to ``device``).
+        device: where to put the model (default CPU).
+        **kwargs: passed to :class:`TokenClassifier` (``ffn_num_hiddens``, ``dropout``).
+
+    Returns:
+        The model in training mode.
+
+    Raises:
+        TypeError: ``task`` is not a :class:`~d2lmha.LookupTask`; bad sizes as in
+        :class:`TokenClassifier`.
+    """
+    if not isinstance(task, LookupTask):
+        raise TypeError(f"task must be a d2lmha.LookupTask, got {type(task).__name__}")
+    check_positive_int("seed", seed, minimum=0)
+    seed_everything(seed)
+    model = TokenClassifier(task.vocab_size, task.num_classes, num_hiddens, num_heads,
+                            num_blks, max_len=task.seq_len, **kwargs)
+    return model.to(device if device is not None else "cpu")
+
+
+def loss_and_accuracy(logits: torch.Tensor, Y: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """Cross-entropy and accuracy over the labelled positions.
+
+    Args:
+        logits: float ``[batch, tokens, num_classes]``.
+        Y: int64 ``[batch, tokens]``; positions equal to :data:`~d2lmha.tasks.IGNORE_INDEX`
+            are left out of both numbers.
+
+    Returns:
+        ``(loss, accuracy)``: the mean cross-entropy in nats (a 0-d tensor carrying the
+        gradient) and the fraction of labelled positions whose arg-max class is right
+        (a float in [0, 1]).
+
+    Raises:
+        ValueError: shapes disagree, or no position is labelled (the mean would be
+            undefined).
+    """
+    if logits.dim() != 3 or tuple(logits.shape[:2]) != tuple(Y.shape):
+        raise ValueError(f"logits must be [batch, tokens, classes] and Y [batch, tokens] "
+                         f"with the same batch and tokens, got {list(logits.shape)} and "
+                         f"{list(Y.shape)}")
+    labelled = Y != IGNORE_INDEX
+    if not labelled.any():
+        raise ValueError("Y has no labelled position (all are IGNORE_INDEX)")
+    loss = F.cross_entropy(logits.flatten(0, 1), Y.flatten(), ignore_index=IGNORE_INDEX)
+    correct = (logits.argmax(-1) == Y) & labelled
+    return loss, correct.sum().item() / labelled.sum().item()
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def train(model: nn.Module, task: LookupTask, num_steps: int = 400, lr: float = 3e-3,
+          batch_size: int = 64, seed: int = 0, progress: bool = True,
+          desc: str = "training") -> dict[str, list]:
+    """Train ``model`` on fresh batches of ``task`` with Adam; record loss and accuracy.
+
+    Each step draws a new batch from a generator seeded with ``seed`` (CPU, so the data
+    are the same on every device), computes :func:`loss_and_accuracy`, and takes one
+    Adam step. A ``tqdm.auto`` progress bar shows the running loss.
+
+    Args:
+        model: maps ``[batch, tokens]`` ids to ``[batch, tokens, num_classes]`` logits,
+            e.g. from :func:`tiny_model`. Trained in place on its own device.
+        task: a :class:`~d2lmha.LookupTask` (anything with ``sample(batch_size,
+            generator, device)``).
+        num_steps: optimizer steps. lr: Adam learning rate (> 0, finite).
+        batch_size: sequences per step. seed: seed of the data generator.
+        progress: show the progress bar. desc: its label.
+
+    Returns:
+        History, a dict of equal-length lists (``pandas.DataFrame(history)`` makes a
+        table): ``"step"`` (1..num_steps), ``"loss"`` (training cross-entropy of that
+        step's batch, nats) and ``"accuracy"`` (fraction of labelled positions right in
+        that batch, before the step's update).
+
+    Raises:
+        TypeError: ``num_steps``/``batch_size``/``seed`` not ints, ``lr`` not a number.
+        ValueError: ``num_steps`` or ``batch_size`` < 1, ``lr`` not a finite positive
+            number.
+
+    Source: d2l.ai section 3.4 (the minibatch training loop), Kingma & Ba (2015) (Adam).
+    """
+    from tqdm.auto import tqdm
+
+    check_positive_int("num_steps", num_steps)
+    check_positive_int("batch_size", batch_size)
+    check_positive_int("seed", seed, minimum=0)
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)):
+        raise TypeError(f"lr must be a float, got {type(lr).__name__}")
+    if not (math.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr={lr} must be a finite number > 0")
+    device = _device_of(model)
+    generator = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    history = {"step": [], "loss": [], "accuracy": []}
+    model.train()
+    bar = tqdm(range(1, num_steps + 1), desc=desc, disable=not progress, leave=True)
+    for step in bar:
+        X, Y = task.sample(batch_size, generator, device)
+        loss, accuracy = loss_and_accuracy(model(X), Y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        history["step"].append(step)
+        history["loss"].append(loss.item())
+        history["accuracy"].append(accuracy)
+        if step % 20 == 0 or step == num_steps:
+            bar.set_postfix(loss=f"{loss.item():.3f}", acc=f"{accuracy:.2f}")
+    model.eval()
+    return history
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, task: LookupTask, num_samples: int = 1024,
+             seed: int = 12345, head_mask=None) -> dict[str, float]:
+    """Loss and accuracy of ``model`` on ``num_samples`` held-out sequences.
+
+    Args:
+        model, task: as in :func:`train`.
+        num_samples: sequences drawn with ``seed`` (a seed the training data do not use
+            by default: the training loop seeds its generator with 0).
+        head_mask: optional gate ξ ``[num_blks, num_heads]`` passed to the model
+            (0 removes a head), for ablations.
+
+    Returns:
+        ``{"loss": mean cross-entropy in nats, "accuracy": fraction in [0, 1], ...}``
+        plus, for each offset ``o`` of the task, ``f"accuracy@{o:+d}"`` (e.g.
+        ``"accuracy@-1"``): the fraction of labelled positions whose predicted class
+        has the right token for that lookup (:meth:`~d2lmha.tasks.LookupTask.decode`),
+        so a model that gets one lookup right and the other wrong shows it.
+
+    Raises:
+        TypeError / ValueError: ``num_samples`` or ``seed`` not a non-negative int.
+    """
+    check_positive_int("num_samples", num_samples)
+    check_positive_int("seed", seed, minimum=0)
+    was_training = model.training
+    model.eval()
+    X, Y = task.sample(num_samples, seed, _device_of(model))
+    logits = model(X) if head_mask is None else model(X, head_mask=head_mask)
+    loss, accuracy = loss_and_accuracy(logits, Y)
+    model.train(was_training)
+    result = {"loss": loss.item(), "accuracy": accuracy}
+    labelled = Y != IGNORE_INDEX
+    right = task.decode(logits.argmax(-1)) == task.decode(Y)   # [batch, tokens, offsets]
+    for j, offset in enumerate(task.offsets):
+        result[f"accuracy@{offset:+d}"] = right[..., j][labelled].float().mean().item()
+    return result

@@ -1,0 +1,154 @@
+"""Graded exercises: student notebooks in step with their sources, and grading that scores right.
+
+The submissions graded here are made from exercise set 01's own notebooks with nbformat: the
+solution, the blank student notebook, a wrong answer (no √d), one that raises, one that loops
+forever, a corrupt file and one of no known set. They are graded in one ``grade`` call.
+"""
+import copy
+
+import nbformat
+import pandas as pd
+import pytest
+from otter.nbmeta_config import NBMetadataConfig
+from otter.test_files import create_test_file
+
+from d2lmha import grading
+
+SETS = grading.exercise_sets()
+MASTER_01 = SETS["01"]
+
+
+def student_view(path):
+    """What a learner gets: each cell's type and source, and otter's metadata (public tests)."""
+    nb = nbformat.read(path, as_version=4)
+    return [(c.cell_type, c.source) for c in nb.cells], nb.metadata.get("otter")
+
+
+def question_tests(path):
+    """``{question: [(points, hidden), ...]}`` for the tests stored in a notebook's metadata."""
+    config = NBMetadataConfig.from_notebook(nbformat.read(path, as_version=nbformat.NO_CONVERT))
+    return {q: [(tc.points, tc.hidden) for tc in create_test_file(str(path), config, q).test_cases]
+            for q in config.tests}
+
+
+@pytest.fixture(scope="module", params=sorted(SETS))
+def built(request, tmp_path_factory):
+    master = SETS[request.param]
+    return grading.build(master, tmp_path_factory.mktemp("assign") / master.stem)
+
+
+def test_committed_student_notebook_is_in_step(built):
+    committed = grading.ROOT / "exercises" / built.notebook_name
+    assert committed.exists(), f"run `make exercises` to write {committed}"
+    assert student_view(committed) == student_view(built.student_notebook), (
+        f"{committed.name} is stale: run `make exercises`")
+
+
+def test_every_question_has_public_and_hidden_tests(built):
+    full, public = question_tests(built.solution_notebook), question_tests(built.student_notebook)
+    assert len(full) >= 3 and full.keys() == public.keys() == built.possible.keys()
+    for question, cases in full.items():
+        hidden = [case for case in cases if case[1]]
+        assert hidden and len(hidden) < len(cases), f"{question}: needs public and hidden tests"
+        assert public[question] and not any(h for _, h in public[question]), (
+            f"{question}: a hidden test reached the student notebook")
+        assert built.possible[question] == sum(points for points, _ in cases)
+
+
+def _answer_cell(nb, name):
+    (cell,) = [c for c in nb.cells if c.cell_type == "code" and f"def {name}(" in c.source]
+    return cell
+
+
+def _submissions(built, folder):
+    """Write the submissions; return {role: file name}."""
+    solution = nbformat.read(built.solution_notebook, as_version=4)
+    wrong, raises, loops = (copy.deepcopy(solution) for _ in range(3))
+    cell = _answer_cell(wrong, "scaled_scores")
+    cell.source = cell.source.replace(" / math.sqrt(d)", "")  # forgets the √d
+    assert cell.source != _answer_cell(solution, "scaled_scores").source
+    cell = _answer_cell(raises, "masked_softmax")
+    cell.source = 'raise RuntimeError("not finished")\n' + cell.source
+    loops.cells.insert(2, nbformat.v4.new_code_cell(
+        "import time\nwhile True:  # waits forever (sleeping, so it leaves the CPU to the others)\n"
+        "    time.sleep(0.5)"))
+    blank = nbformat.read(grading.ROOT / "exercises" / "01_single_head.ipynb", as_version=4)
+    del blank.metadata["otter"]["assignment_name"]  # its set must then come from its name
+    files = {"solution": ("solution.ipynb", solution), "blank": ("01_blank.ipynb", blank),
+             "wrong": ("01_wrong.ipynb", wrong), "raises": ("01_raises.ipynb", raises),
+             "loops": ("01_loops.ipynb", loops)}
+    for name, nb in files.values():
+        nbformat.write(nb, folder / name)
+    (folder / "01_corrupt.ipynb").write_text("{ not a notebook")
+    (folder / "notes.ipynb").write_text(nbformat.writes(nbformat.v4.new_notebook()))
+    return {role: name for role, (name, _) in files.items()} | {
+        "corrupt": "01_corrupt.ipynb", "unknown": "notes.ipynb"}
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("submissions")
+    built = grading.build(MASTER_01, tmp_path_factory.mktemp("assign") / MASTER_01.stem)
+    names = _submissions(built, folder)
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    csv = grading.grade(folder, timeout=60, jobs=3, out=tmp_path_factory.mktemp("out") / "g.csv",
+                        build_dir=tmp_path_factory.mktemp("build"))
+    table = pd.read_csv(csv, dtype={"set": str, "error": str})
+    return {"table": table.fillna({"error": ""}).set_index("submission"), "names": names,
+            "folder": folder, "before": before, "columns": list(table.columns)}
+
+
+def row(graded, role):
+    return graded["table"].loc[graded["names"][role]]
+
+
+def test_csv_has_one_row_per_submission_and_the_columns(graded):
+    assert graded["columns"][:4] == ["submission", "set", "score", "possible"]
+    assert {"01/q1", "01/q2", "01/q3", "01/q4", "error"} <= set(graded["columns"])
+    assert sorted(graded["table"].index) == sorted(graded["before"])
+
+
+def test_solution_scores_full_marks(graded):
+    solution = row(graded, "solution")
+    assert solution["possible"] == 16 and solution["score"] == solution["possible"]
+    assert solution["error"] == ""
+
+
+def test_blank_scores_zero(graded):
+    blank = row(graded, "blank")
+    assert blank["set"] == "01" and blank["possible"] == 16
+    assert blank["score"] == 0 and blank["error"] == ""
+
+
+def test_wrong_answer_gets_partial_credit(graded):
+    wrong = row(graded, "wrong")
+    assert 0 < wrong["score"] < wrong["possible"]
+    # No √d: only the shape tests of q1 and q4 (which reuses scaled_scores) still pass.
+    assert (wrong["01/q1"], wrong["01/q2"], wrong["01/q3"], wrong["01/q4"]) == (1, 5, 4, 1)
+
+
+def test_raising_submission_keeps_its_other_points(graded):
+    raises = row(graded, "raises")
+    assert 0 < raises["score"] < raises["possible"] and raises["01/q2"] == 0
+    assert "RuntimeError: not finished" in raises["error"]
+
+
+def test_looping_and_broken_submissions_get_a_row(graded):
+    loops = row(graded, "loops")
+    assert loops["score"] == 0 and "timed out after 60 s" in loops["error"]
+    assert row(graded, "corrupt")["score"] == 0 and "unreadable" in row(graded, "corrupt")["error"]
+    assert "cannot tell the exercise set" in row(graded, "unknown")["error"]
+
+
+def test_submissions_are_unchanged(graded):
+    after = {p.name: p.read_bytes() for p in graded["folder"].iterdir()}
+    assert after == graded["before"]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"timeout": 0}, "timeout"), ({"jobs": 0}, "jobs"), ({"folder": "missing"}, "folder")])
+def test_grade_refuses_bad_arguments(tmp_path, kwargs, message):
+    (tmp_path / "01_x.ipynb").write_text(nbformat.writes(nbformat.v4.new_notebook()))
+    kwargs = {"folder": tmp_path, **kwargs}
+    with pytest.raises(ValueError, match=message):
+        grading.grade(**kwargs)
