@@ -205,13 +205,13 @@ def grade_one(submission: Path, ag: Autograder, timeout: float = 120.0) -> dict:
         timeout: seconds allowed for the whole run (kernel start, every cell, every test).
 
     Returns:
-        ``{"submission", "set", "score", "possible", "<set>/<question>"..., "error"}``. A
+        ``{"submission", "score", "possible", "set", "<set>/<question>"..., "error"}``. A
         submission that times out or cannot be run scores 0, with the reason in ``error``;
         one whose cells raise keeps the points of the tests it passes, and ``error`` lists
         the exceptions.
     """
-    row = {"submission": submission.name, "set": ag.set_id, "score": 0.0,
-           "possible": sum(ag.possible.values()),
+    row = {"submission": submission.name, "score": 0.0, "possible": sum(ag.possible.values()),
+           "set": ag.set_id,
            **{f"{ag.set_id}/{q}": 0.0 for q in ag.possible}, "error": ""}
     with tempfile.TemporaryDirectory(prefix="d2lmha-grade-") as tmp:
         copy = Path(tmp) / ag.notebook_name
@@ -222,7 +222,7 @@ def grade_one(submission: Path, ag: Autograder, timeout: float = 120.0) -> dict:
                 # Set found from the file name: label the copy so otter accepts it.
                 nb.metadata.setdefault("otter", {})["assignment_name"] = copy.stem
                 nbformat.write(nb, copy)
-        except Exception as error:  # not a notebook: otter run reports it below
+        except Exception as error:  # not a notebook at all: nothing to run
             row["error"] = f"unreadable notebook: {type(error).__name__}: {error}"
             return row
         cmd = [sys.executable, "-m", "otter", "run", "--no-logo", "-p", "-a", ag.zip_path,
@@ -269,7 +269,7 @@ def grade(folder: Path, timeout: float = 120.0, out: Path | None = None, jobs: i
         jobs: submissions graded at the same time (>= 1).
 
     Returns:
-        The CSV path. Columns: ``submission, set, score, possible``, one ``<set>/<question>``
+        The CSV path. Columns: ``submission, score, possible, set``, one ``<set>/<question>``
         column per question, ``error`` (empty when the notebook ran cleanly). One row per
         submission, sorted by file name.
 
@@ -312,8 +312,8 @@ def grade(folder: Path, timeout: float = 120.0, out: Path | None = None, jobs: i
         rows = list(pool.map(run, submissions))
     table = pd.DataFrame(rows)
     questions = [c for c in table.columns
-                 if c not in ("submission", "set", "score", "possible", "error")]
-    table = table[["submission", "set", "score", "possible", *questions, "error"]]
+                 if c not in ("submission", "score", "possible", "set", "error")]
+    table = table[["submission", "score", "possible", "set", *questions, "error"]]
     out = Path(out) if out else ROOT / "grading_output" / f"{folder.resolve().name}.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out, index=False)
