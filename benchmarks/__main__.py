@@ -1,4 +1,5 @@
-"""``python -m benchmarks [--quick] [--out PATH] [--device cpu|cuda] [--rounds N] [--threads N]``.
+"""``python -m benchmarks [--quick] [--out PATH] [--device cpu|cuda] [--rounds N] [--threads N]
+[--point B,T,D,h[,padded] ...]``.
 
 Times every multi-head attention version against ``torch.nn.MultiheadAttention`` (paired,
 interleaved rounds; forward, and forward + backward), measures the peak memory of the
@@ -33,6 +34,25 @@ QUICK = {"points": [Point(2, 16, 32, 4), Point(2, 16, 32, 4, padded=True)],
          "flops": (2, 16, 32, 4), "matmul_n": 128, "min_run_time": 0.02}
 
 
+def _positive(text: str) -> int:
+    """An argument that must be an int >= 1."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return int(text)
+
+
+def _point(text: str) -> Point:
+    """``"16,256,512,8"`` or ``"16,256,512,8,padded"`` -> :class:`Point`."""
+    parts = text.split(",")
+    try:
+        sizes = [int(p) for p in parts[:4]]
+    except ValueError:
+        sizes = []
+    if len(sizes) != 4 or len(parts) > 5 or parts[4:] not in ([], ["padded"]):
+        raise argparse.ArgumentTypeError(f"--point {text!r}: expected B,T,D,h or B,T,D,h,padded")
+    return Point(*sizes, padded=len(parts) == 5)
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -42,9 +62,12 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="markdown file to write (default results/latest.md or quick.md)")
     parser.add_argument("--device", choices=["cpu", "cuda"], default=None,
                         help="default: d2lmha.try_gpu()")
-    parser.add_argument("--rounds", type=int, default=None, help="paired rounds per point")
-    parser.add_argument("--threads", type=int, default=None,
+    parser.add_argument("--rounds", type=_positive, default=None, help="paired rounds per point")
+    parser.add_argument("--threads", type=_positive, default=None,
                         help="torch CPU threads (default: torch's choice; 1 with --quick)")
+    parser.add_argument("--point", action="append", type=_point, default=None,
+                        metavar="B,T,D,h[,padded]",
+                        help="time only this size point (repeatable), e.g. 16,256,512,8,padded")
     return parser.parse_args(argv)
 
 
@@ -82,7 +105,9 @@ def run(argv=None) -> dict:
 
 
 def _run(args: argparse.Namespace) -> dict:
-    config = QUICK if args.quick else FULL
+    config = dict(QUICK if args.quick else FULL)
+    if args.point:
+        config["points"] = args.point
     device = torch.device(args.device) if args.device else d2lmha.try_gpu()
     machine = machine_description(device)
     speed = speed_table(config, device, args.rounds or config["rounds"])

@@ -45,12 +45,14 @@ def sinusoidal_encoding(max_len: int, num_hiddens: int, base: float = 10000.0,
         ``[max_len, num_hiddens]`` tensor of ``dtype`` (values in [-1, 1]).
 
     Raises:
-        ValueError: ``num_hiddens`` odd or < 2, ``max_len`` < 1.
+        ValueError: ``num_hiddens`` odd or < 2, ``max_len`` < 1, ``base`` <= 1.
 
     Source: Vaswani et al. (2017) section 3.5; d2l.ai section 11.6.3.
     """
     check_positive_int("max_len", max_len)
     check_positive_int("num_hiddens", num_hiddens, minimum=2)
+    if not base > 1:
+        raise ValueError(f"base={base} must be > 1 (10000 in the paper)")
     if num_hiddens % 2:
         raise ValueError(f"num_hiddens={num_hiddens} must be even: columns come in "
                          "(sin, cos) pairs")
@@ -73,7 +75,8 @@ class PositionalEncoding(nn.Module):
         max_len: longest sequence accepted.
 
     Attributes:
-        P: ``[1, max_len, num_hiddens]`` float32 buffer (moves with ``.to(device)``).
+        P: ``[1, max_len, num_hiddens]`` float32 buffer (moves with ``.to(device)``; computed
+            in float64 and rounded once, so float64 inputs get a float32-accurate table).
 
     Forward:
         X: ``[batch, n, num_hiddens]`` floating, ``n <= max_len``.

@@ -14,7 +14,7 @@ from benchmarks.d2l_reference import d2l_available
 from benchmarks.flops import attention_flops
 from benchmarks.memory import attention_matrix_bytes, peak_bytes
 from benchmarks.report import markdown_table
-from benchmarks.speed import GOALS, IMPLEMENTATIONS
+from benchmarks.speed import GOALS, IMPLEMENTATIONS, Point
 
 SPEED_COLUMNS = ["point", "implementation", "vs", "forward ms", "forward ratio", "fwd+bwd ms",
                  "fwd+bwd ratio", "goal", "met"]
@@ -76,6 +76,15 @@ def test_quick_run_restores_thread_count(quick):
     before = torch.get_num_threads()
     bench.run(["--quick", "--out", str(quick["path"]), "--rounds", "1", "--threads", "1"])
     assert torch.get_num_threads() == before
+
+
+def test_command_line_points_and_errors():
+    args = bench.parse_args(["--point", "16,256,512,8", "--point", "2,8,16,4,padded"])
+    assert args.point == [Point(16, 256, 512, 8), Point(2, 8, 16, 4, padded=True)]
+    for bad in (["--point", "1,2,3"], ["--point", "1,2,3,4,masked"], ["--rounds", "0"],
+                ["--threads", "-1"]):
+        with pytest.raises(SystemExit):
+            bench.parse_args(bad)
 
 
 def test_markdown_table():

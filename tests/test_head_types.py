@@ -105,3 +105,37 @@ def test_real_model_has_a_previous_token_head_in_layer_0_and_a_cls_sink(minilm):
     assert scores[0, 0].max() > 0.9               # layer 0: a previous-token head
     assert scores[2].max() > 0.5                  # some head parks most weight on [CLS]
     assert scores[0, 0].max() > 5 * scores[0].median()  # far above the typical head
+
+
+# --- chapter 04 builds two ideas in the open; they must agree with the package -------------
+
+def _chapter_defs():
+    from pathlib import Path
+
+    from notebook_defs import load_defs
+
+    return load_defs(Path(__file__).resolve().parents[1] / "notebooks"
+                     / "04_visualizing_heads.ipynb")
+
+
+def test_notebook_offset_share_equals_offset_score(device):
+    offset_share = _chapter_defs()["offset_share"]
+    weights = torch.softmax(torch.randn(3, 4, 9, 9, device=device), dim=-1)
+    for offset in (-3, -1, 1, 2, 8):
+        assert_close(offset_share(weights, offset), offset_score(weights, offset))
+
+
+def test_notebook_unfold_of_d2l_layout_equals_multihead_weights(device):
+    import d2lmha
+
+    d2l_to_batch_heads = _chapter_defs()["d2l_to_batch_heads"]
+    layer = d2lmha.MultiHeadAttention(12, 3).to(device).eval()
+    X = torch.randn(2, 5, 12, device=device)
+    lens = torch.tensor([5, 2], device=device)
+    with torch.no_grad():
+        layer(X, X, X, lens)
+        folded = [d2lmha.transpose_qkv(W(X), 3) for W in (layer.W_q, layer.W_k, layer.W_v)]
+        single = d2lmha.DotProductAttention()
+        single(*folded, lens.repeat_interleave(3))
+    assert single.attention_weights.shape == (6, 5, 5)
+    assert_close(d2l_to_batch_heads(single.attention_weights, 3), layer.attention_weights)
