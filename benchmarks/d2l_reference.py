@@ -71,7 +71,9 @@ def load_d2l(names: tuple[str, ...] = NAMES) -> SimpleNamespace:
     missing = [name for name in names if name not in defs]
     if missing:
         raise KeyError(f"{missing} are not top-level definitions of {path}")
-    d2l = SimpleNamespace(Module=nn.Module)
+    # d2l.Module only adds plotting/training; zeros/arange are aliases d2l/torch.py binds
+    # at its end (PositionalEncoding uses them).
+    d2l = SimpleNamespace(Module=nn.Module, zeros=torch.zeros, arange=torch.arange)
     scope = {"torch": torch, "nn": nn, "math": math, "d2l": d2l, "__name__": "d2l_reference"}
     for name in names:
         module = ast.Module(body=[defs[name]], type_ignores=[])

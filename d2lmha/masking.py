@@ -85,10 +85,11 @@ def masked_softmax(X: torch.Tensor, valid_lens: torch.Tensor | None = None,
     docstring.
     """
     check_tensor("X", X, ndim_min=2)
-    keep = None
+    keep, rows_may_be_empty = None, False
     if valid_lens is not None:
         batch, num_queries, num_keys = X.shape[0], X.shape[-2], X.shape[-1]
         check_valid_lens(valid_lens, batch, num_queries, num_keys)
+        rows_may_be_empty = bool((valid_lens == 0).any())
         keep = valid_lens_mask(valid_lens.to(X.device), num_queries, num_keys)
         # [batch, q|1, k] -> [batch, 1, ..., 1, q|1, k] so it broadcasts over heads.
         keep = keep.reshape(batch, *([1] * (X.dim() - 3)), *keep.shape[-2:])
@@ -96,16 +97,25 @@ def masked_softmax(X: torch.Tensor, valid_lens: torch.Tensor | None = None,
         check_mask(mask, X.shape)
         mask = mask.to(X.device)
         keep = mask if keep is None else keep & mask
+        rows_may_be_empty = True
     low_precision = X.dtype in (torch.float16, torch.bfloat16)
     if keep is None:
         if low_precision:
             return torch.softmax(X, dim=-1, dtype=torch.float32).to(X.dtype)
         return torch.softmax(X, dim=-1)
-    any_kept = keep.any(dim=-1, keepdim=True)
-    # Masked scores become -inf (weight exactly 0); rows with nothing kept are given
-    # finite zeros instead, so softmax never sees an all -inf row (which is NaN).
-    scores = X.masked_fill(~keep, float("-inf"))
-    scores = torch.where(any_kept, scores, torch.zeros((), dtype=X.dtype, device=X.device))
-    weights = torch.softmax(scores, dim=-1, dtype=torch.float32 if low_precision else None)
-    weights = weights.masked_fill(~keep, 0.0)
+    # An additive bias of the mask's (small, broadcast) shape: 0 where kept, -inf where
+    # masked, so the full-size scores are touched once (X + bias) and exp(-inf) = 0 exactly.
+    # float32 for half inputs, so the softmax runs in float32 and nothing overflows.
+    bias = torch.zeros(keep.shape, dtype=torch.float32 if low_precision else X.dtype,
+                       device=X.device).masked_fill_(~keep, float("-inf"))
+    any_kept = keep.any(dim=-1, keepdim=True) if rows_may_be_empty else None
+    if any_kept is not None and bool(any_kept.all()):
+        any_kept = None
+    if any_kept is not None:
+        # A row with no key would be softmax(all -inf) = NaN: give it a finite bias,
+        # then zero its weights below.
+        bias = bias.masked_fill(~any_kept, 0.0)
+    weights = torch.softmax(X + bias, dim=-1)
+    if any_kept is not None:
+        weights = weights * any_kept
     return weights.to(X.dtype)

@@ -3,9 +3,9 @@
 The task here is built so that a position needs *several different lookups*: the label at
 position ``i`` is made of the tokens at ``i + o`` for each offset ``o`` in ``offsets``
 (by default the token one step back and the token two steps ahead). One attention head
-can put its weight on one place at a time; a model with one head per offset can give
-each head one job. Chapter 04 trains 1-, 2- and 4-head models on it; chapter 05 measures
-which heads matter.
+has one softmax per query, so it must split its weight between the places and blend what
+it finds; a model with one head per offset can give each head one job. Chapter 04 trains
+1-, 2- and 4-head models on it; chapter 05 measures which heads matter.
 
 Nothing is downloaded: every batch comes from a ``torch.Generator`` seeded by the caller,
 on the CPU, so the same seed gives the same data on every machine and device.
@@ -35,8 +35,8 @@ class LookupTask:
 
     So with ``offsets=(-1, 2)`` and ``vocab_size=8``, ``y[i] = 8 * x[i-1] + x[i+2]``: the
     model must copy *which* token was one step back and *which* was two steps ahead, in
-    that order. Averaging the two tokens (what one head attending to both does) loses
-    the order. Positions where some ``i + o`` falls outside the sequence get
+    that order. An even blend of the two tokens (one head attending to both equally) loses
+    the order; an uneven blend keeps it, but is harder to learn and to untangle. Positions where some ``i + o`` falls outside the sequence get
     :data:`IGNORE_INDEX`.
 
     Args:

@@ -7,11 +7,14 @@ vector into class scores. The loop draws fresh batches from a synthetic task
 
 Typical use (chapters 04 and 05)::
 
-    task = d2lmha.LookupTask(vocab_size=8, seq_len=12, offsets=(-1, 2))
-    model = d2lmha.tiny_model(task, num_heads=2, device=d2lmha.try_gpu())
-    history = d2lmha.train(model, task, num_steps=400)    # dict of lists
-    pandas.DataFrame(history)                              # step, loss, accuracy
-    d2lmha.evaluate(model, task)                           # {"loss": ..., "accuracy": ...}
+    from d2lmha.tasks import LookupTask
+    from d2lmha.training import evaluate, tiny_model, train
+
+    task = LookupTask(vocab_size=8, seq_len=12, offsets=(-1, 2))
+    model = tiny_model(task, num_heads=2, device=d2lmha.try_gpu())
+    history = train(model, task, num_steps=400)   # dict of lists; a tqdm bar while it runs
+    pandas.DataFrame(history)                     # columns step, loss, accuracy
+    evaluate(model, task)     # {"loss", "accuracy", "accuracy@-1", "accuracy@+2"}
 
 Source: d2l.ai section 15.8 (BERT encoder) and section 3.4/3.6 (the training loop:
 minibatch loss, optimizer step, recorded metrics).
@@ -96,11 +99,11 @@ def tiny_model(task: LookupTask, num_heads: int = 2, num_hiddens: int = 32,
         The model in training mode.
 
     Raises:
-        TypeError: ``task`` is not a :class:`~d2lmha.LookupTask`; bad sizes as in
+        TypeError: ``task`` is not a :class:`~d2lmha.tasks.LookupTask`; bad sizes as in
         :class:`TokenClassifier`.
     """
     if not isinstance(task, LookupTask):
-        raise TypeError(f"task must be a d2lmha.LookupTask, got {type(task).__name__}")
+        raise TypeError(f"task must be a d2lmha.tasks.LookupTask, got {type(task).__name__}")
     check_positive_int("seed", seed, minimum=0)
     seed_everything(seed)
     model = TokenClassifier(task.vocab_size, task.num_classes, num_hiddens, num_heads,
@@ -153,7 +156,7 @@ def train(model: nn.Module, task: LookupTask, num_steps: int = 400, lr: float = 
     Args:
         model: maps ``[batch, tokens]`` ids to ``[batch, tokens, num_classes]`` logits,
             e.g. from :func:`tiny_model`. Trained in place on its own device.
-        task: a :class:`~d2lmha.LookupTask` (anything with ``sample(batch_size,
+        task: a :class:`~d2lmha.tasks.LookupTask` (anything with ``sample(batch_size,
             generator, device)``).
         num_steps: optimizer steps. lr: Adam learning rate (> 0, finite).
         batch_size: sequences per step. seed: seed of the data generator.
@@ -208,7 +211,8 @@ def evaluate(model: nn.Module, task: LookupTask, num_samples: int = 1024,
     """Loss and accuracy of ``model`` on ``num_samples`` held-out sequences.
 
     Args:
-        model, task: as in :func:`train`.
+        model: as in :func:`train`. task: a :class:`~d2lmha.tasks.LookupTask` (its
+            ``sample`` draws the data, its ``decode`` splits classes per offset).
         num_samples: sequences drawn with ``seed`` (a seed the training data do not use
             by default: the training loop seeds its generator with 0).
         head_mask: optional gate ξ ``[num_blks, num_heads]`` passed to the model

@@ -19,8 +19,6 @@ def d2l_positional_encoding():
         d2l = d2l_reference.load_d2l(("PositionalEncoding",))
     except ModuleNotFoundError as err:
         pytest.skip(str(err))
-    # The class calls d2l.zeros / d2l.arange: aliases that d2l/torch.py binds at its end.
-    d2l.zeros, d2l.arange = torch.zeros, torch.arange
     return d2l.PositionalEncoding
 
 

@@ -198,3 +198,12 @@ def test_train_errors_before_any_step(kwargs, error, text):
         train(model, task, **kwargs)
     for p, q in zip(model.parameters(), start):
         assert torch.equal(p, q)
+
+
+def test_progress_bar_reports_the_run(capsys):
+    task = LookupTask(vocab_size=4, seq_len=8)
+    model = tiny_model(task, num_heads=1, num_hiddens=8)
+    history = train(model, task, num_steps=3, batch_size=4, desc="tiny run")
+    err = capsys.readouterr().err
+    assert "tiny run" in err and "3/3" in err
+    assert len(history["loss"]) == 3
