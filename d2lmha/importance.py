@@ -240,7 +240,8 @@ def pruning_masks(order: torch.Tensor, shape, counts: Iterable[int]) -> torch.Te
     """
     shape = _check_shape(shape)
     n = math.prod(shape)
-    if not isinstance(order, torch.Tensor) or order.is_floating_point() or order.dtype == torch.bool:
+    if (not isinstance(order, torch.Tensor) or order.is_floating_point()
+            or order.dtype == torch.bool):
         raise TypeError("order must be an integer torch.Tensor of flat head indices")
     if order.shape != (n,) or not torch.equal(order.sort().values.cpu(), torch.arange(n)):
         raise ValueError(f"order must be a permutation of 0..{n - 1} (one entry per head of "
@@ -397,7 +398,8 @@ def embedding_agreement(embeddings: torch.Tensor, reference: torch.Tensor) -> di
     if embeddings.dim() != 2 or embeddings.shape != reference.shape or embeddings.shape[0] < 3:
         raise ValueError(f"embeddings and reference must both be [n, d] with n >= 3, got "
                          f"{list(embeddings.shape)} and {list(reference.shape)}")
-    E, R = F.normalize(embeddings.detach().double(), dim=-1), F.normalize(reference.detach().double(), dim=-1)
+    E = F.normalize(embeddings.detach().double(), dim=-1)
+    R = F.normalize(reference.detach().double(), dim=-1)
     i, j = torch.triu_indices(len(E), len(E), offset=1)
     pairs_E, pairs_R = (E @ E.T)[i, j].cpu().numpy(), (R @ R.T)[i, j].cpu().numpy()
     rho = spearmanr(pairs_E, pairs_R).statistic if pairs_E.std() and pairs_R.std() else 0.0
