@@ -1,0 +1,107 @@
+"""Exercise sets 02 onwards grade right, graded the way ``make grade`` grades a folder.
+
+For each set: the solution scores full marks, the blank student notebook scores zero, and a
+submission with plausible mistakes scores partial credit strictly between — each mistaken
+question loses some but not all of its points, every other question keeps full marks. All
+submissions are graded in one ``grade`` call. Set 01's extra cases (a submission that raises,
+one that loops forever, unreadable files) and the student notebooks' freshness are in
+``test_grading.py``.
+"""
+import copy
+
+import nbformat
+import pandas as pd
+import pytest
+
+from d2lmha import grading
+
+# {set: {question: (function the learner writes, text in the solution, plausible mistake)}}
+MISTAKES = {
+    "02": {"q3": ("multihead_loop", "/ math.sqrt(d_k)", "/ math.sqrt(num_hiddens)")},
+    "03": {
+        # i instead of 2i in the frequencies
+        "q1": ("sinusoidal_matrix",
+               "torch.arange(0, num_hiddens, 2, dtype=torch.float64) / num_hiddens",
+               "torch.arange(0, num_hiddens // 2, dtype=torch.float64) / num_hiddens"),
+        # the rotation taken backwards
+        "q2": ("offset_matrix", "[[math.cos(b), math.sin(b)], [-math.sin(b), math.cos(b)]]",
+               "[[math.cos(b), -math.sin(b)], [math.sin(b), math.cos(b)]]"),
+        # the output compared without permuting it
+        "q3": ("is_permutation_equivariant", "f(X)[:, perm]", "f(X)"),
+        # half-split pairs where the exercise asks for interleaved ones
+        "q4": ("rope_rotate", "x_even, x_odd = x[..., 0::2], x[..., 1::2]",
+               "x_even, x_odd = x[..., : d // 2], x[..., d // 2:]"),
+    },
+    # d2l's (batch·heads, q, k) unfolded as if heads came first: right shape, wrong rows
+    "04": {"q1": ("unfold_heads",
+                  "return weights.reshape(-1, num_heads, weights.shape[-2], weights.shape[-1])",
+                  "return weights.reshape(num_heads, -1, *weights.shape[-2:]).transpose(0, 1)")},
+    # |mean gradient| instead of mean |gradient|: signs cancel
+    "05": {"q2": ("importance_from_gradients", "scores = gradients.abs().mean(dim=0)",
+                  "scores = gradients.mean(dim=0).abs()")},
+}
+# Set 01 is graded in test_grading.py, with more kinds of submissions.
+SETS = {key: master for key, master in grading.exercise_sets().items() if key != "01"}
+
+
+def make_mistakes(nb, mistakes):
+    for function, right, wrong in mistakes.values():
+        (cell,) = [c for c in nb.cells if c.cell_type == "code" and f"def {function}(" in c.source]
+        assert right in cell.source, f"{function}: the solution no longer contains {right!r}"
+        cell.source = cell.source.replace(right, wrong)
+    return nb
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """``(table indexed by file name, {set: points per question})``."""
+    folder = tmp_path_factory.mktemp("submissions")
+    possible = {}
+    for key, master in SETS.items():
+        built = grading.build(master, tmp_path_factory.mktemp("assign") / master.stem)
+        possible[key] = built.possible
+        solution = nbformat.read(built.solution_notebook, as_version=4)
+        blank = nbformat.read(grading.ROOT / "exercises" / built.notebook_name, as_version=4)
+        wrong = make_mistakes(copy.deepcopy(solution), MISTAKES[key])
+        for role, nb in (("solution", solution), ("blank", blank), ("wrong", wrong)):
+            nbformat.write(nb, folder / f"{key}_{role}.ipynb")
+    csv = grading.grade(folder, timeout=300, jobs=2, out=folder.parent / "grades.csv",
+                        build_dir=tmp_path_factory.mktemp("build"))
+    table = pd.read_csv(csv, dtype={"set": str, "error": str}).fillna({"error": ""})
+    return table.set_index("submission"), possible
+
+
+def scores(graded, key, role):
+    table, possible = graded
+    row = table.loc[f"{key}_{role}.ipynb"]
+    assert row["set"] == key and row["error"] == ""
+    assert row["possible"] == sum(possible[key].values())
+    return row, {q: row[f"{key}/{q}"] for q in possible[key]}, possible[key]
+
+
+def test_every_set_has_a_planned_mistake():
+    assert sorted(MISTAKES) == sorted(SETS)
+
+
+@pytest.mark.parametrize("key", sorted(SETS))
+def test_solution_scores_full_marks(graded, key):
+    row, per_question, possible = scores(graded, key, "solution")
+    assert len(possible) >= 3 and per_question == possible
+    assert row["score"] == row["possible"]
+
+
+@pytest.mark.parametrize("key", sorted(SETS))
+def test_blank_scores_zero(graded, key):
+    row, per_question, possible = scores(graded, key, "blank")
+    assert row["score"] == 0 and per_question == dict.fromkeys(possible, 0)
+
+
+@pytest.mark.parametrize("key", sorted(SETS))
+def test_plausible_mistakes_get_partial_credit(graded, key):
+    row, per_question, possible = scores(graded, key, "wrong")
+    assert 0 < row["score"] < row["possible"]
+    for question, points in per_question.items():
+        if question in MISTAKES[key]:
+            assert 0 < points < possible[question], (key, question, points)
+        else:
+            assert points == possible[question], (key, question, points)
