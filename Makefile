@@ -33,8 +33,10 @@ $(STAMP): pyproject.toml
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/00_overview.ipynb
 
+# Two xdist workers on two cores: one torch thread each (OMP_NUM_THREADS=1), since torch's
+# default of one thread per core per process oversubscribes and slows small models ~10x.
 test: $(STAMP)
-	$(VENV)/bin/pytest $(PYTEST_ARGS) --nbval-lax --nbval-current-env tests notebooks exercises solutions
+	OMP_NUM_THREADS=1 $(VENV)/bin/pytest $(PYTEST_ARGS) --nbval-lax --nbval-current-env tests notebooks exercises solutions
 
 unit: $(STAMP)
 	$(VENV)/bin/pytest tests
