@@ -11,13 +11,14 @@ from .masking import causal_mask, masked_softmax, valid_lens_mask
 from .minilm import load_minilm, mean_pool, sentence_embeddings, tokenize
 from .multihead import (MultiHeadAttention, check_heads, merge_heads, split_heads,
                         transpose_output, transpose_qkv)
+from .multihead_variants import multihead_einsum, multihead_loop, to_torch_multihead
 from .plotting import show_heatmaps
 from .positional import LearnedPositionalEncoding, PositionalEncoding, sinusoidal_encoding
 from .rope import RotaryEmbedding, rope_angles, rotary_embedding
-from . import importance, pruning  # chapter 05: d2lmha.importance.*, d2lmha.pruning.*
-from .multihead_variants import multihead_einsum, multihead_loop, to_torch_multihead
-from . import head_types, tasks, training, viewer  # chapter 04: d2lmha.training.train, ...
-# (chapter modules: add one import line above this comment, and extend __all__ below)
+
+# Chapter 04 and 05 modules are used by module name: d2lmha.training.train(...),
+# d2lmha.head_types.offset_score(...), d2lmha.importance.head_importance(...), ...
+from . import head_types, importance, pruning, tasks, training, viewer  # noqa: E402
 
 __version__ = "0.1.0"
 
