@@ -13,6 +13,8 @@ TORCH       ?= torch==2.13.0
 TORCH_INDEX ?=
 PYTEST_ARGS ?= -n 2 --dist loadscope
 SUBMISSIONS ?= submissions
+# JupyterLab refuses to run as root (e.g. in a container) unless told it may.
+LAB_ARGS    ?= $(if $(filter 0,$(shell id -u)),--allow-root,)
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
@@ -31,7 +33,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab notebooks/00_overview.ipynb
+	$(VENV)/bin/jupyter lab $(LAB_ARGS) notebooks/00_overview.ipynb
 
 # Two xdist workers on two cores: one torch thread each (OMP_NUM_THREADS=1), since torch's
 # default of one thread per core per process oversubscribes and slows small models ~10x.
