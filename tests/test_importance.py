@@ -9,7 +9,7 @@ import torch
 from torch.testing import assert_close
 
 import d2lmha
-from d2lmha import importance
+from d2lmha import importance, paraphrases
 from notebook_defs import load_defs
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "05_head_importance.ipynb"
@@ -221,61 +221,17 @@ def test_pruning_curve_table():
         importance.pruning_curve(None, torch.arange(3), (3,), [1])
 
 
-def test_paraphrase_data():
-    pairs = importance.load_paraphrases()
-    assert 40 <= len(pairs) <= 60
-    assert all(isinstance(a, str) and isinstance(b, str) and a != b for a, b in pairs)
-    sentences = [s for pair in pairs for s in pair]
-    assert len(set(sentences)) == len(sentences)
-
-
-def test_contrastive_loss_values():
-    n = 5
-    same = torch.ones(n, 4)
-    assert_close(importance.contrastive_loss(same, same), torch.tensor(math.log(n)))
-    identity = torch.eye(n)
-    expected = math.log(1 + (n - 1) * math.exp(-20.0))       # cos 1 vs cos 0, scale 20
-    assert_close(importance.contrastive_loss(identity, identity), torch.tensor(expected))
-    A, B = torch.randn(n, 8), torch.randn(n, 8)
-    one_way = importance.contrastive_loss(A, B, symmetric=False)
-    other_way = importance.contrastive_loss(B, A, symmetric=False)
-    assert_close(importance.contrastive_loss(A, B), (one_way + other_way) / 2)
-    assert_close(importance.contrastive_loss(3 * A, B), importance.contrastive_loss(A, B))
-    with pytest.raises(ValueError, match="n >= 2"):
-        importance.contrastive_loss(torch.ones(1, 4), torch.ones(1, 4))
-    with pytest.raises(ValueError, match=r"\[n, d\]"):
-        importance.contrastive_loss(torch.ones(3, 4), torch.ones(3, 5))
-
-
-def test_embedding_agreement_and_retrieval():
-    torch.manual_seed(0)
-    E = torch.randn(6, 4)
-    same = importance.embedding_agreement(E, E)
-    assert same["cosine"] == pytest.approx(1.0) and same["spearman"] == pytest.approx(1.0)
-    scaled = importance.embedding_agreement(2 * E, E)          # cosine ignores length
-    assert scaled["cosine"] == pytest.approx(1.0)
-    flat = importance.embedding_agreement(torch.ones(6, 4), E)
-    assert flat["spearman"] == 0.0                              # defined, not NaN
-    assert importance.embedding_agreement(-E, E)["cosine"] == pytest.approx(-1.0)
-    assert importance.retrieval_accuracy(E, E) == 1.0
-    assert importance.retrieval_accuracy(E, E.roll(1, 0)) == 0.0
-    with pytest.raises(ValueError, match="n >= 3"):
-        importance.embedding_agreement(E[:2], E[:2])
-    with pytest.raises(ValueError, match="anchors and positives"):
-        importance.retrieval_accuracy(E, E[:3])
-
-
 def test_real_model_paraphrase_loss_and_gradient(minilm):
     model, tokenizer = minilm
-    pairs = importance.load_paraphrases()[:4]
+    pairs = paraphrases.load_paraphrases()[:4]
     with torch.no_grad():
-        full = importance.paraphrase_loss(model, tokenizer, pairs)
-        none = importance.paraphrase_loss(model, tokenizer, pairs, torch.zeros(6, 12))
+        full = paraphrases.paraphrase_loss(model, tokenizer, pairs)
+        none = paraphrases.paraphrase_loss(model, tokenizer, pairs, torch.zeros(6, 12))
     assert full < 0.01 * math.log(4)          # the model was trained for this loss
     assert none > 10 * full                   # and it needs its heads for it
     grads = importance.head_gradients(
-        lambda gate, batch: importance.paraphrase_loss(model, tokenizer, batch, gate),
+        lambda gate, batch: paraphrases.paraphrase_loss(model, tokenizer, batch, gate),
         [pairs], (6, 12))
     assert grads.shape == (1, 6, 12) and torch.isfinite(grads).all() and grads.abs().sum() > 0
     with pytest.raises(ValueError, match="at least 2"):
-        importance.paraphrase_loss(model, tokenizer, pairs[:1])
+        paraphrases.paraphrase_loss(model, tokenizer, pairs[:1])
