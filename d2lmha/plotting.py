@@ -23,9 +23,23 @@ def to_numpy(X) -> np.ndarray:
     return np.asarray(X, dtype=np.float64)
 
 
-def show_heatmaps(matrices, xlabel: str, ylabel: str, titles: Sequence[str] | None = None,
-                  figsize=(2.5, 2.5), cmap: str = "Reds", *, xticklabels=None,
-                  yticklabels=None, vmin: float | None = None, vmax: float | None = None):
+def _panel_titles(titles, num_rows: int, num_cols: int):
+    """``titles`` (one per column, or one list per row) -> a title for every panel, or None."""
+    if titles is None:
+        return None
+    if len(titles) == num_cols and all(isinstance(t, str) for t in titles):
+        return [list(titles)] * num_rows
+    if (len(titles) == num_rows and all(not isinstance(r, str) and len(r) == num_cols
+                                        for r in titles)):
+        return [list(r) for r in titles]
+    raise ValueError(f"titles must hold one title per column ({num_cols}) or one list of "
+                     f"{num_cols} titles per row ({num_rows} rows)")
+
+
+def show_heatmaps(matrices, xlabel: str, ylabel: str, titles: Sequence | None = None,
+                  figsize=(2.5, 2.5), cmap: str = "Reds", *, row_labels: Sequence[str] | None = None,
+                  xticklabels=None, yticklabels=None, vmin: float | None = None,
+                  vmax: float | None = None):
     """Draw a grid of heatmaps sharing one colour scale, with one colour bar.
 
     Args:
@@ -34,7 +48,10 @@ def show_heatmaps(matrices, xlabel: str, ylabel: str, titles: Sequence[str] | No
             row, ``[q, k]`` as one panel. A ``torch.Tensor`` on any device (requiring grad
             or not) or anything ``numpy.asarray`` accepts.
         xlabel, ylabel: axis labels (shown on the bottom row / first column).
-        titles: one title per column (d2l's convention), e.g. ``["head 0", ...]``.
+        titles: one title per column (d2l's convention), e.g. ``["head 0", ...]``, or one
+            list per row with a title for every panel.
+        row_labels: one label per row (e.g. ``["sequence 0", "sequence 1"]``), written
+            above ``ylabel`` in the first column.
         figsize: ``(width, height)`` of the whole figure in inches.
         cmap: matplotlib colour map name.
         xticklabels, yticklabels: optional token strings for the key / query axes.
@@ -46,7 +63,7 @@ def show_heatmaps(matrices, xlabel: str, ylabel: str, titles: Sequence[str] | No
 
     Raises:
         ValueError: ``matrices`` is not 2-, 3- or 4-D, is empty, contains NaN/inf, or
-            ``titles`` / tick labels have the wrong length.
+            ``titles`` / ``row_labels`` / tick labels have the wrong length.
 
     Source: d2l.ai section 11.1.
     """
@@ -66,9 +83,10 @@ def show_heatmaps(matrices, xlabel: str, ylabel: str, titles: Sequence[str] | No
     if not np.isfinite(M).all():
         raise ValueError("matrices contains NaN or inf; attention weights should be finite")
     num_rows, num_cols, num_q, num_k = M.shape
-    if titles is not None and len(titles) != num_cols:
-        raise ValueError(f"titles has {len(titles)} entries; expected one per column "
-                         f"({num_cols})")
+    panel_titles = _panel_titles(titles, num_rows, num_cols)
+    if row_labels is not None and len(row_labels) != num_rows:
+        raise ValueError(f"row_labels has {len(row_labels)} entries; expected one per row "
+                         f"({num_rows})")
     if xticklabels is not None and len(xticklabels) != num_k:
         raise ValueError(f"xticklabels has {len(xticklabels)} entries; expected {num_k} keys")
     if yticklabels is not None and len(yticklabels) != num_q:
@@ -86,9 +104,9 @@ def show_heatmaps(matrices, xlabel: str, ylabel: str, titles: Sequence[str] | No
             if i == num_rows - 1:
                 ax.set_xlabel(xlabel)
             if j == 0:
-                ax.set_ylabel(ylabel)
-            if titles is not None:
-                ax.set_title(titles[j])
+                ax.set_ylabel(ylabel if row_labels is None else f"{row_labels[i]}\n{ylabel}")
+            if panel_titles is not None:
+                ax.set_title(panel_titles[i][j])
             if xticklabels is not None:
                 ax.set_xticks(range(num_k), xticklabels, rotation=90)
             if yticklabels is not None:

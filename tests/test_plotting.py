@@ -37,6 +37,15 @@ def test_accepts_2d_3d_4d_and_arrays(shape, panels):
     plt.close(fig)
 
 
+def test_titles_per_panel_and_row_labels():
+    fig = show_heatmaps(torch.rand(2, 3, 2, 2), "keys", "queries",
+                        titles=[["a", "b", "c"], ["d", "e", "f"]], row_labels=["s0", "s1"])
+    assert [ax.get_title() for ax in fig.axes[:6]] == list("abcdef")
+    assert fig.axes[0].get_ylabel() == "s0\nqueries" and fig.axes[3].get_ylabel() == "s1\nqueries"
+    assert fig.axes[1].get_ylabel() == ""
+    plt.close(fig)
+
+
 def test_token_tick_labels():
     fig = show_heatmaps(torch.rand(1, 1, 2, 3), "k", "q", xticklabels=["a", "b", "c"],
                         yticklabels=["x", "y"])
@@ -46,7 +55,9 @@ def test_token_tick_labels():
 
 @pytest.mark.parametrize("matrices, kwargs, text", [
     (torch.rand(1, 1, 1, 2, 2), {}, "rows, cols, queries, keys"),
-    (torch.rand(1, 2, 3, 3), {"titles": ["only one"]}, "one per column"),
+    (torch.rand(1, 2, 3, 3), {"titles": ["only one"]}, "one title per column"),
+    (torch.rand(2, 2, 3, 3), {"titles": [["a", "b"], ["c"]]}, "one title per column"),
+    (torch.rand(2, 2, 3, 3), {"row_labels": ["only one"]}, "one per row"),
     (torch.tensor([[0.5, float("nan")]]), {}, "NaN"),
     (torch.rand(1, 1, 2, 3), {"xticklabels": ["a"]}, "xticklabels"),
 ])
