@@ -200,7 +200,7 @@ def train(model: nn.Module, task: LookupTask, num_steps: int = 400, lr: float = 
         history["loss"].append(loss.item())
         history["accuracy"].append(accuracy)
         if step % 20 == 0 or step == num_steps:
-            bar.set_postfix(loss=f"{loss.item():.3f}", acc=f"{accuracy:.2f}")
+            bar.set_postfix(loss=f"{history['loss'][-1]:.3f}", acc=f"{accuracy:.2f}")
     model.eval()
     return history
 

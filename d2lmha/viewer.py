@@ -16,6 +16,7 @@ attention (pick layer and head, list the top attended tokens); d2l.ai section 11
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from .head_types import sentence_attentions
@@ -45,8 +46,8 @@ def top_attended(weights_row, tokens, k: int = 5) -> list[tuple[int, str, float]
                          f"got shape {list(row.shape)}")
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ValueError(f"k={k!r} must be an int >= 1")
-    order = sorted(range(len(row)), key=lambda j: (-row[j], j))[:k]
-    return [(j, tokens[j], float(row[j])) for j in order]
+    order = np.argsort(-row, kind="stable")[:k]  # stable: ties keep the earlier key
+    return [(int(j), tokens[j], float(row[j])) for j in order]
 
 
 class HeadViewer:
