@@ -1,0 +1,179 @@
+"""Build each exercise set from its source: the student notebook and the grading material.
+
+Each set has one source, ``solutions/NN_name.ipynb``, an Otter Assign master notebook
+(solutions, public and hidden tests; see ``solutions/README.md``). :func:`build` runs
+``otter assign`` (the student notebook with its ``grader.check`` cells, and the solution in
+student layout), then :func:`d2lmha.grading.runner.capture` on that solution: the inputs of
+every call the tests make, which is all a sandboxed submission is ever given.
+
+Source: otter-grader 7 documentation, "Otter Assign" (notebook format v1).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+
+__all__ = ["ROOT", "SET_PATTERN", "Autograder", "exercise_sets", "build", "assign"]
+
+ROOT = Path(__file__).resolve().parents[2]
+SET_PATTERN = re.compile(r"(\d\d)_")  # a set is named by its two-digit chapter prefix
+_GRADING_SOURCES = ("assign.py", "cases.py", "runner.py", "wire.py")  # a change to these rebuilds
+
+
+def exercise_sets(solutions: Path = ROOT / "solutions") -> dict[str, Path]:
+    """Map each set id (``"01"``) to its master notebook ``solutions/01_*.ipynb``.
+
+    Raises:
+        ValueError: two masters share a prefix.
+    """
+    sets: dict[str, Path] = {}
+    for master in sorted(Path(solutions).glob("[0-9][0-9]_*.ipynb")):
+        set_id = master.name[:2]
+        if set_id in sets:
+            raise ValueError(f"two exercise sources for set {set_id}: {sets[set_id]}, {master}")
+        sets[set_id] = master
+    return sets
+
+
+@dataclass(frozen=True)
+class Autograder:
+    """One set's grading material, as built by :func:`build`.
+
+    Attributes:
+        set_id: ``"01"``.
+        notebook_name: the master's file name (``01_single_head.ipynb``).
+        possible: points per question, e.g. ``{"q1": 4.0, ...}`` (public and hidden tests).
+        directory: the build folder: ``student/`` and ``autograder/`` from ``otter assign``,
+            ``plan.dill`` (inputs for the sandbox) and ``plan.safetensors`` (the same, as
+            plain data for the trusted grader).
+    """
+
+    set_id: str
+    notebook_name: str
+    possible: dict[str, float]
+    directory: Path
+
+    @property
+    def student_notebook(self) -> Path:
+        return self.directory / "student" / self.notebook_name
+
+    @property
+    def solution_notebook(self) -> Path:
+        """The solution in student layout (answers filled in, check cells added)."""
+        return self.directory / "autograder" / self.notebook_name
+
+    @property
+    def plan(self) -> Path:
+        return self.directory / "plan.dill"
+
+    @property
+    def plan_data(self) -> Path:
+        return self.directory / "plan.safetensors"
+
+
+def _otter(*args, **kwargs) -> subprocess.CompletedProcess:
+    """Run the otter CLI of this interpreter, so its kernel sees this environment."""
+    return subprocess.run([sys.executable, "-m", "otter", *map(str, args)], **kwargs)
+
+
+def _source_key(master: Path, run_tests: bool) -> str:
+    digest = hashlib.sha256(master.read_bytes())
+    for name in _GRADING_SOURCES:
+        digest.update((Path(__file__).parent / name).read_bytes())
+    digest.update(str(run_tests).encode())
+    return digest.hexdigest()
+
+
+def build(master: Path, out: Path, run_tests: bool = False) -> Autograder:
+    """Build one set into ``out``: ``otter assign``, then capture the tests' calls.
+
+    A folder already built from the same master (and the same grading code) is reused.
+
+    Args:
+        master: an Otter Assign master notebook ``NN_name.ipynb`` whose config says
+            ``name: NN_name`` (its file stem).
+        out: output folder, e.g. ``build/grading/01_single_head``.
+        run_tests: also have ``otter assign`` grade the solution in its own kernel.
+
+    Raises:
+        ValueError: the assignment name is not the file stem.
+        RuntimeError: ``otter assign`` failed, or the solution fails one of its tests
+            (the message says which).
+    """
+    master, out = Path(master).resolve(), Path(out)
+    key = _source_key(master, run_tests)
+    stamp = out / "source.sha256"
+    autograder = out / "autograder" / master.name
+    if not (stamp.is_file() and stamp.read_text() == key):
+        shutil.rmtree(out, ignore_errors=True)
+        flags = ["--no-pdfs"] + ([] if run_tests else ["--no-run-tests"])
+        done = _otter("assign", *flags, master, out, capture_output=True, text=True)
+        if done.returncode:
+            raise RuntimeError(f"otter assign {master.name} failed:\n{done.stdout}{done.stderr}")
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
+        done = subprocess.run([sys.executable, "-m", "d2lmha.grading.runner", "capture",
+                               str(autograder.resolve()), str(out.resolve())],
+                              capture_output=True, text=True, env=env)
+        if done.returncode:
+            raise RuntimeError(f"capturing the tests of {master.name} failed:\n"
+                               f"{done.stdout[-3000:]}{done.stderr[-3000:]}")
+        stamp.write_text(key)
+    import nbformat
+    meta = nbformat.read(autograder, as_version=nbformat.NO_CONVERT).metadata.get("otter", {})
+    if meta.get("assignment_name") != master.stem:
+        raise ValueError(f"{master.name}: ASSIGNMENT CONFIG must say name: {master.stem}, "
+                         f"got {meta.get('assignment_name')!r}")
+    from .cases import load_tests
+    possible: dict[str, float] = {}
+    for test in load_tests(autograder):
+        possible[test["question"]] = possible.get(test["question"], 0.0) + test["points"]
+    return Autograder(master.name[:2], master.name, possible, out)
+
+
+def assign(set_ids=None, solutions: Path = ROOT / "solutions",
+           exercises: Path = ROOT / "exercises", build_dir: Path = ROOT / "build" / "grading",
+           run_tests: bool = True, execute: bool = True) -> list[Path]:
+    """Regenerate ``exercises/NN_name.ipynb`` from ``solutions/NN_name.ipynb``.
+
+    Args:
+        set_ids: set ids such as ``["01"]``; all sets when empty or None.
+        run_tests: fail unless the solution passes all its tests (see :func:`build`).
+        execute: run the student notebook top to bottom (blank answers) so it is stored
+            with outputs, as committed.
+
+    Returns:
+        The student notebooks written.
+
+    Raises:
+        ValueError: an unknown set id. RuntimeError: see :func:`build`.
+    """
+    sets = exercise_sets(solutions)
+    unknown = sorted(set(set_ids or ()) - set(sets))
+    if unknown:
+        raise ValueError(f"unknown exercise set(s) {unknown}; expected some of {sorted(sets)}")
+    written = []
+    for set_id in sorted(set_ids or sets):
+        ag = build(sets[set_id], Path(build_dir) / sets[set_id].stem, run_tests=run_tests)
+        if execute:  # in the build folder, so otter's .OTTER_LOG stays out of exercises/
+            _execute(ag.student_notebook)
+        target = Path(exercises) / ag.notebook_name
+        shutil.copyfile(ag.student_notebook, target)
+        written.append(target)
+    return written
+
+
+def _execute(path: Path) -> None:
+    """Execute a notebook in place, in its own folder (nbclient, a kernel of this env)."""
+    import nbformat
+    from nbclient import NotebookClient
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(nb, timeout=600, kernel_name="python3",
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    nbformat.write(nb, path)

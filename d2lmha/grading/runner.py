@@ -1,0 +1,335 @@
+"""Run a notebook's code and answer the grader's calls: the code that runs next to the answers.
+
+Three commands (``python d2lmha/grading/runner.py ...``, run as a script):
+
+``capture AUTOGRADER_NB OUT_DIR``
+    Trusted, at build time, on the instructor's solution. Runs the notebook's code cells,
+    then every test (public and hidden) with each learner function wrapped in a recorder:
+    the inputs of every call are saved, in order, as ``plan.dill`` (for the sandbox, which
+    needs the real objects: tensors, layers, the tests' lambdas) and as ``plan.safetensors``
+    (plain data, for the trusted grader to check that a replay sees the same inputs).
+    Fails unless the solution passes every test.
+
+``answer NOTEBOOK PLAN OUT_FILE --timeout S``
+    Inside the sandbox, on a submission: the supervisor. It starts ``_inner`` (below) and
+    watches it. A cell or call that ends the process (``os._exit``, a crash, a signal) or
+    runs longer than half the time limit is skipped and the notebook is run again without
+    it, so answers computed before or after such a cell still count (three tries at most).
+    Writes the answers (a :mod:`~d2lmha.grading.wire` container) to ``OUT_FILE`` and the
+    first MiB of the cells' output to its stdout.
+
+``_inner NOTEBOOK PLAN WORK_DIR``
+    Runs the notebook's code cells in an IPython shell (magics work; no kernel, so the
+    notebook's kernelspec does not matter), with a stand-in ``otter`` module whose
+    ``grader.check`` does nothing, then calls the submission's functions on the plan's
+    inputs. Each result, exception, or changed input is encoded as plain data. No test code
+    and no expected value is ever here: the tests run later, in the trusted grader.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import subprocess
+import sys
+import time
+import types
+from pathlib import Path
+
+if __name__ == "__main__":  # run as a script: its folder must not shadow top-level modules
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent]
+
+__all__ = ["otter_stub", "execute_cells", "capture", "supervise"]
+
+
+def otter_stub() -> types.ModuleType:
+    """A stand-in ``otter``: ``otter.Notebook(...)`` whose methods (``check``, ...) do nothing."""
+    module = types.ModuleType("otter")
+
+    class Notebook:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def __getattr__(self, name):
+            return lambda *args, **kwargs: None
+
+    module.Notebook = Notebook
+    return module
+
+
+def _shell():
+    from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
+    config = Config()
+    config.HistoryManager.enabled = False
+    return InteractiveShell.instance(config=config)
+
+
+def code_cells(notebook: Path) -> list[str]:
+    """The sources of a notebook's code cells (plain JSON reading: nbformat imports slowly).
+
+    Raises:
+        ValueError: not a notebook (not JSON, or no list of cells with string sources).
+    """
+    nb = json.loads(Path(notebook).read_text(encoding="utf-8"))
+    cells = nb.get("cells") if isinstance(nb, dict) else None
+    if not isinstance(cells, list):
+        raise ValueError("not a notebook: no list of cells")
+    sources = []
+    for cell in cells:
+        if isinstance(cell, dict) and cell.get("cell_type") == "code":
+            source = cell.get("source", "")
+            source = "".join(source) if isinstance(source, list) else source
+            if not isinstance(source, str):
+                raise ValueError("not a notebook: a cell whose source is not text")
+            sources.append(source)
+    return sources
+
+
+def execute_cells(notebook: Path, skip=(), progress: Path | None = None):
+    """Run the code cells of ``notebook`` in one IPython shell; return ``(namespace, errors)``.
+
+    ``skip``: indices (among code cells) not to run. ``progress``: a file that gets
+    ``cell N`` before cell N runs. ``errors``: ``"cell N: Name: message"`` per failed cell.
+    """
+    sources = code_cells(notebook)
+    sys.modules["otter"] = otter_stub()
+    shell = _shell()
+    errors = []
+    for index, source in enumerate(sources):
+        if index in skip:
+            continue
+        if progress is not None:
+            progress.write_text(f"cell {index}")
+        result = shell.run_cell(source, store_history=False)
+        error = result.error_before_exec or result.error_in_exec
+        if error is not None:
+            errors.append(f"cell {index + 1}: {type(error).__name__}: {str(error)[:300]}")
+    return shell.user_ns, errors
+
+
+def capture(autograder_notebook: Path, out_dir: Path) -> None:
+    """Record the inputs of every call the tests make to the solution's functions (see top)."""
+    import dill
+
+    from d2lmha.grading.cases import load_tests, seed_tests
+    from d2lmha.grading.wire import encode, write_container
+    autograder_notebook, out_dir = Path(autograder_notebook), Path(out_dir)
+    tests = load_tests(autograder_notebook)  # before the cells replace otter with a stub
+    os.chdir(autograder_notebook.parent)
+    namespace, errors = execute_cells(autograder_notebook)
+    if errors:
+        raise RuntimeError(f"the solution's cells raised: {errors}")
+    plan, summary, tensors = [], [], {}
+    for test in tests:
+        calls, kinds = [], {}
+        kwargs = {}
+        for name in test["params"]:
+            value = namespace.get(name)
+            kinds[name] = "function" if callable(value) else "value"
+            kwargs[name] = _recorder(name, value, calls) if callable(value) else value
+        seed_tests()
+        try:
+            test["func"](**kwargs)
+        except Exception as error:
+            raise RuntimeError(f"the solution fails test {test['id']}: {error!r}") from error
+        plan.append({"id": test["id"], "calls": [(n, a, k) for n, a, k in calls]})
+        summary.append({"id": test["id"], "kinds": kinds, "calls": [
+            {"fn": n, "inputs": encode((list(a), k), tensors)} for n, a, k in calls]})
+    values = sorted({name for entry in summary for name, kind in entry["kinds"].items()
+                     if kind == "value"})
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with open(out_dir / "plan.dill", "wb") as f:
+        dill.dump({"tests": plan, "values": values}, f, recurse=True)
+    write_container(out_dir / "plan.safetensors", {"tests": summary, "values": values},
+                    {k: v.clone() for k, v in tensors.items()})
+
+
+def _recorder(name, function, calls):
+    """Wrap ``function`` so each call's inputs (copied before the call) go to ``calls``."""
+    import torch
+
+    def record(*args, **kwargs):
+        calls.append((name, copy.deepcopy(args), copy.deepcopy(kwargs)))
+        with torch.random.fork_rng(devices=_cuda_devices()):
+            return function(*args, **kwargs)
+    return record
+
+
+def _cuda_devices():
+    import torch
+    return list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+
+
+def _answer(namespace, plan, skip_calls, progress: Path):
+    """Call the submission's functions on the plan's inputs; return ``(tree, tensors)``."""
+    import torch
+
+    from d2lmha.grading.wire import encode, exception_node, tensor_leaves
+    tensors = {}
+    device = torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+    functions = {}
+    for test in plan["tests"]:
+        for name, _, _ in test["calls"]:
+            value = namespace.get(name)
+            functions[name] = "function" if callable(value) else (
+                "missing" if name not in namespace else "not a function")
+    answers = {}
+    for t, test in enumerate(plan["tests"]):
+        results = []
+        for c, (name, args, kwargs) in enumerate(test["calls"]):
+            key = f"call {t} {c}"
+            if functions[name] != "function":
+                results.append(None)
+                continue
+            if key in skip_calls:
+                results.append({"result": exception_node(RuntimeError(
+                    f"{name} did not return: it {skip_calls[key]}")), "mutated": None})
+                continue
+            progress.write_text(key)
+            args, kwargs = _to_device(copy.deepcopy((args, kwargs)), device)
+            pristine = [x.clone() for x in tensor_leaves((args, kwargs))]
+            try:
+                with torch.random.fork_rng(devices=_cuda_devices()):
+                    node = encode(namespace[name](*args, **kwargs), tensors)
+            except BaseException as error:  # noqa: BLE001 - SystemExit too: it is an answer
+                node = exception_node(error)
+            leaves = tensor_leaves((args, kwargs))
+            changed = len(leaves) != len(pristine) or any(
+                a.shape != b.shape or a.dtype != b.dtype or not torch.equal(a, b.to(a.device))
+                for a, b in zip(leaves, pristine))
+            results.append({"result": node,
+                            "mutated": encode((list(args), kwargs), tensors) if changed else None})
+        answers[test["id"]] = results
+    values = {name: encode(namespace[name], tensors) for name in plan["values"]
+              if name in namespace}
+    return {"functions": functions, "calls": answers, "values": values}, tensors
+
+
+def _to_device(value, device):
+    """Move the plan's tensors and layers to ``device`` (they were saved where the tests made them)."""
+    import torch
+    if device.type == "cpu":
+        return value
+    if isinstance(value, (torch.Tensor, torch.nn.Module)):
+        return value.to(device) if value.device.type == "cuda" or isinstance(
+            value, torch.nn.Module) else value
+    if isinstance(value, (list, tuple)):
+        return type(value)(_to_device(v, device) for v in value)
+    if isinstance(value, dict):
+        return {k: _to_device(v, device) for k, v in value.items()}
+    return value
+
+
+def inner(notebook: Path, plan_path: Path, work: Path) -> None:
+    """Run the cells, then answer the plan; write ``work/answers.safetensors``."""
+    import dill
+
+    from d2lmha.grading.wire import write_container
+    state = json.loads((work / "state.json").read_text())
+    with open(plan_path, "rb") as f:
+        plan = dill.load(f)  # written by the trusted build, never by a submission
+    progress = work / "progress"
+    namespace, errors = execute_cells(notebook, set(state["skip_cells"]), progress)
+    tree, tensors = _answer(namespace, plan, state["skip_calls"], progress)
+    tree["errors"] = state["notes"] + errors
+    write_container(work / "answers.safetensors", tree, tensors)
+    progress.write_text("done")
+
+
+def supervise(notebook: Path, plan_path: Path, out_file: Path, timeout: float,
+              tries: int = 3, log_bytes: int = 1 << 20) -> int:
+    """Run ``_inner`` until it finishes, skipping what ends or stalls it (see the top).
+
+    Uses the standard library only, so it starts in milliseconds (run as a script).
+    """
+    work = Path(os.environ.get("TMPDIR", "/tmp")) / "d2lmha-run"
+    work.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + timeout
+    stall = timeout / 2
+    state = {"skip_cells": [], "skip_calls": {}, "notes": []}
+    notes = state["notes"]
+    for _ in range(tries):
+        (work / "state.json").write_text(json.dumps(state))
+        progress = work / "progress"
+        progress.write_text("start")
+        with open(work / "cells.log", "wb") as log:
+            proc = subprocess.Popen([sys.executable, __file__, "_inner",
+                                     str(notebook), str(plan_path), str(work)],
+                                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            where, since, why = "start", time.monotonic(), None
+            while proc.poll() is None:
+                time.sleep(0.05)
+                now_at = _read(progress)
+                if now_at != where:
+                    where, since = now_at, time.monotonic()
+                if time.monotonic() > deadline:
+                    why = f"ran past the time limit of {timeout:g} s"
+                elif time.monotonic() - since > stall:
+                    why = f"ran longer than {stall:g} s"
+                if why:
+                    proc.kill()
+                    proc.wait()
+                    break
+        done = _read(progress) == "done" and (work / "answers.safetensors").is_file()
+        if done:
+            break
+        why = why or f"ended the process (exit status {proc.returncode})"
+        where = _read(progress)
+        notes.append(f"{where.replace('call', 'a test call')} {why}; skipped")
+        if where.startswith("cell "):
+            state["skip_cells"].append(int(where.split()[1]))
+        elif where.startswith("call "):
+            state["skip_calls"][where] = why
+        else:
+            break
+        if time.monotonic() > deadline:
+            break
+    answers = work / "answers.safetensors"
+    if _read(work / "progress") == "done" and answers.is_file():
+        Path(out_file).write_bytes(answers.read_bytes())
+    else:  # a container with no tensors, written without importing safetensors
+        tree = {"errors": notes or ["the notebook did not finish"], "unfinished": True}
+        header = json.dumps({"__metadata__": {"tree": json.dumps(tree)}}).encode()
+        header += b" " * (-len(header) % 8)
+        Path(out_file).write_bytes(len(header).to_bytes(8, "little") + header)
+    with open(work / "cells.log", "rb") as log:
+        sys.stdout.buffer.write(log.read(log_bytes))
+    return 0
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()[:100]
+    except OSError:
+        return ""
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m d2lmha.grading.runner")
+    commands = parser.add_subparsers(dest="command", required=True)
+    p = commands.add_parser("capture")
+    p.add_argument("notebook", type=Path)
+    p.add_argument("out_dir", type=Path)
+    p = commands.add_parser("answer")
+    p.add_argument("notebook", type=Path)
+    p.add_argument("plan", type=Path)
+    p.add_argument("out_file", type=Path)
+    p.add_argument("--timeout", type=float, required=True)
+    p = commands.add_parser("_inner")
+    p.add_argument("notebook", type=Path)
+    p.add_argument("plan", type=Path)
+    p.add_argument("work", type=Path)
+    args = parser.parse_args(argv)
+    if args.command == "capture":
+        capture(args.notebook, args.out_dir)
+    elif args.command == "answer":
+        return supervise(args.notebook, args.plan, args.out_file, args.timeout)
+    else:
+        inner(args.notebook, args.plan, args.work)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
