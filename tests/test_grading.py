@@ -1,8 +1,10 @@
 """Graded exercises: student notebooks in step with their sources, and grading that scores right.
 
 The submissions graded here are made from exercise set 01's own notebooks with nbformat: the
-solution, the blank student notebook, a wrong answer (no √d), one that raises, one that loops
-forever, a corrupt file and one of no known set. They are graded in one ``grade`` call.
+solution, the blank student notebook, a wrong answer (no √d), one that raises, one with a
+cell that loops forever, one that exits after its answers, one with another kernelspec, a
+corrupt file and one of no known set. They are graded in one ``grade`` call. Hostile
+submissions are in ``test_grading_security.py``.
 """
 import copy
 
@@ -31,10 +33,14 @@ def question_tests(path):
             for q in config.tests}
 
 
+def build(set_id):
+    """A set built into the shared, git-ignored build folder (reused while unchanged)."""
+    return grading.build(SETS[set_id], grading.BUILD_DIR / SETS[set_id].stem)
+
+
 @pytest.fixture(scope="module", params=sorted(SETS))
-def built(request, tmp_path_factory):
-    master = SETS[request.param]
-    return grading.build(master, tmp_path_factory.mktemp("assign") / master.stem)
+def built(request):
+    return build(request.param)
 
 
 def test_committed_student_notebook_is_in_step(built):
@@ -63,7 +69,7 @@ def _answer_cell(nb, name):
 def _submissions(built, folder):
     """Write the submissions; return {role: file name}."""
     solution = nbformat.read(built.solution_notebook, as_version=4)
-    wrong, raises, loops = (copy.deepcopy(solution) for _ in range(3))
+    wrong, raises, loops, exits, kernel = (copy.deepcopy(solution) for _ in range(5))
     cell = _answer_cell(wrong, "scaled_scores")
     cell.source = cell.source.replace(" / math.sqrt(d)", "")  # forgets the √d
     assert cell.source != _answer_cell(solution, "scaled_scores").source
@@ -72,11 +78,15 @@ def _submissions(built, folder):
     loops.cells.insert(2, nbformat.v4.new_code_cell(
         "import time\nwhile True:  # waits forever (sleeping, so it leaves the CPU to the others)\n"
         "    time.sleep(0.5)"))
+    exits.cells.append(nbformat.v4.new_code_cell("import os\nos._exit(0)  # ends the kernel"))
+    kernel.metadata["kernelspec"] = {"name": "conda-env-course-py", "display_name": "Course",
+                                     "language": "python"}
     blank = nbformat.read(grading.ROOT / "exercises" / "01_single_head.ipynb", as_version=4)
     del blank.metadata["otter"]["assignment_name"]  # its set must then come from its name
     files = {"solution": ("solution.ipynb", solution), "blank": ("01_blank.ipynb", blank),
              "wrong": ("01_wrong.ipynb", wrong), "raises": ("01_raises.ipynb", raises),
-             "loops": ("01_loops.ipynb", loops)}
+             "loops": ("01_loops.ipynb", loops), "exits": ("01_exits.ipynb", exits),
+             "kernel": ("01_kernel.ipynb", kernel)}
     for name, nb in files.values():
         nbformat.write(nb, folder / name)
     (folder / "01_corrupt.ipynb").write_text("{ not a notebook")
@@ -88,13 +98,12 @@ def _submissions(built, folder):
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     folder = tmp_path_factory.mktemp("submissions")
-    built = grading.build(MASTER_01, tmp_path_factory.mktemp("assign") / MASTER_01.stem)
-    names = _submissions(built, folder)
+    names = _submissions(build("01"), folder)
     before = {p.name: p.read_bytes() for p in folder.iterdir()}
-    csv = grading.grade(folder, timeout=60, jobs=3, out=tmp_path_factory.mktemp("out") / "g.csv",
-                        build_dir=tmp_path_factory.mktemp("build"))
-    table = pd.read_csv(csv, dtype={"set": str, "error": str})
-    return {"table": table.fillna({"error": ""}).set_index("submission"), "names": names,
+    csv = grading.grade(folder, timeout=24, jobs=2, out=tmp_path_factory.mktemp("out") / "g.csv")
+    table = pd.read_csv(csv, dtype={"set": str, "error": str, "warning": str, "failed": str})
+    table = table.fillna({"error": "", "warning": "", "failed": ""})
+    return {"table": table.set_index("submission"), "names": names,
             "folder": folder, "before": before, "columns": list(table.columns)}
 
 
@@ -103,8 +112,8 @@ def row(graded, role):
 
 
 def test_csv_has_one_row_per_submission_and_the_columns(graded):
-    assert graded["columns"][:4] == ["submission", "score", "possible", "set"]
-    assert {"01/q1", "01/q2", "01/q3", "01/q4", "error"} <= set(graded["columns"])
+    assert graded["columns"] == ["submission", "score", "possible", "set", "01/q1", "01/q2",
+                                 "01/q3", "01/q4", "warning", "error", "failed"]
     assert sorted(graded["table"].index) == sorted(graded["before"])
 
 
@@ -118,6 +127,7 @@ def test_blank_scores_zero(graded):
     blank = row(graded, "blank")
     assert blank["set"] == "01" and blank["possible"] == 16
     assert blank["score"] == 0 and blank["error"] == ""
+    assert "q1 - 1: AssertionError: scaled_scores returned NoneType" in blank["failed"]
 
 
 def test_wrong_answer_gets_partial_credit(graded):
@@ -133,9 +143,23 @@ def test_raising_submission_keeps_its_other_points(graded):
     assert "RuntimeError: not finished" in raises["error"]
 
 
-def test_looping_and_broken_submissions_get_a_row(graded):
+def test_a_looping_cell_costs_only_itself(graded):
+    # The cell that never ends is stopped at half the time limit and skipped; the rest runs.
     loops = row(graded, "loops")
-    assert loops["score"] == 0 and "timed out after 60 s" in loops["error"]
+    assert loops["score"] == 16, loops.to_dict()
+    assert "code cell 2 ran longer than 12 s; skipped" in loops["error"]
+
+
+def test_answers_before_an_exit_still_count(graded):
+    exits = row(graded, "exits")
+    assert exits["score"] == 16 and "ended the process (exit status 0); skipped" in exits["error"]
+
+
+def test_another_kernelspec_is_graded_the_same(graded):
+    assert row(graded, "kernel")["score"] == 16 and row(graded, "kernel")["error"] == ""
+
+
+def test_broken_submissions_get_a_row(graded):
     assert row(graded, "corrupt")["score"] == 0 and "unreadable" in row(graded, "corrupt")["error"]
     assert "cannot tell the exercise set" in row(graded, "unknown")["error"]
 
@@ -152,3 +176,11 @@ def test_grade_refuses_bad_arguments(tmp_path, kwargs, message):
     kwargs = {"folder": tmp_path, **kwargs}
     with pytest.raises(ValueError, match=message):
         grading.grade(**kwargs)
+
+
+def test_command_line_says_what_is_wrong(tmp_path, capsys):
+    from d2lmha.grading.__main__ import main
+    assert main(["grade", str(tmp_path / "missing")]) == 2
+    assert "must be an existing folder" in capsys.readouterr().err
+    assert main(["grade", str(tmp_path)]) == 2
+    assert "holds no .ipynb files" in capsys.readouterr().err

@@ -58,15 +58,14 @@ def graded(tmp_path_factory):
     folder = tmp_path_factory.mktemp("submissions")
     possible = {}
     for key, master in SETS.items():
-        built = grading.build(master, tmp_path_factory.mktemp("assign") / master.stem)
+        built = grading.build(master, grading.BUILD_DIR / master.stem)
         possible[key] = built.possible
         solution = nbformat.read(built.solution_notebook, as_version=4)
         blank = nbformat.read(grading.ROOT / "exercises" / built.notebook_name, as_version=4)
         wrong = make_mistakes(copy.deepcopy(solution), MISTAKES[key])
         for role, nb in (("solution", solution), ("blank", blank), ("wrong", wrong)):
             nbformat.write(nb, folder / f"{key}_{role}.ipynb")
-    csv = grading.grade(folder, timeout=300, jobs=2, out=folder.parent / "grades.csv",
-                        build_dir=tmp_path_factory.mktemp("build"))
+    csv = grading.grade(folder, timeout=300, jobs=2, out=folder.parent / "grades.csv")
     table = pd.read_csv(csv, dtype={"set": str, "error": str}).fillna({"error": ""})
     return table.set_index("submission"), possible
 

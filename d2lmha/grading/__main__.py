@@ -18,8 +18,6 @@ def main(argv=None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     p_assign = commands.add_parser("assign", help="regenerate exercises/ from solutions/")
     p_assign.add_argument("sets", nargs="*", help="set ids such as 01 (default: all)")
-    p_assign.add_argument("--no-run-tests", action="store_true",
-                          help="do not check that the solution passes all its tests")
     p_assign.add_argument("--no-execute", action="store_true",
                           help="store the student notebook without outputs")
     p_grade = commands.add_parser("grade", help="grade a folder of submitted notebooks")
@@ -39,8 +37,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "assign":
-            for path in assign(args.sets, run_tests=not args.no_run_tests,
-                               execute=not args.no_execute):
+            for path in assign(args.sets, execute=not args.no_execute):
                 print(path)
         else:
             print(grade(args.folder, timeout=args.timeout, out=args.out, jobs=args.jobs,

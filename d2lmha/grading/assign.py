@@ -10,6 +10,7 @@ Source: otter-grader 7 documentation, "Otter Assign" (notebook format v1).
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import re
@@ -20,9 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
-__all__ = ["ROOT", "SET_PATTERN", "Autograder", "exercise_sets", "build", "assign"]
+__all__ = ["ROOT", "BUILD_DIR", "SET_PATTERN", "Autograder", "exercise_sets", "build", "assign"]
 
 ROOT = Path(__file__).resolve().parents[2]
+BUILD_DIR = ROOT / "build" / "grading"  # git-ignored; reused while the sources are unchanged
 SET_PATTERN = re.compile(r"(\d\d)_")  # a set is named by its two-digit chapter prefix
 _GRADING_SOURCES = ("assign.py", "cases.py", "runner.py", "wire.py")  # a change to these rebuilds
 
@@ -83,24 +85,23 @@ def _otter(*args, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "otter", *map(str, args)], **kwargs)
 
 
-def _source_key(master: Path, run_tests: bool) -> str:
+def _source_key(master: Path) -> str:
     digest = hashlib.sha256(master.read_bytes())
     for name in _GRADING_SOURCES:
         digest.update((Path(__file__).parent / name).read_bytes())
-    digest.update(str(run_tests).encode())
     return digest.hexdigest()
 
 
-def build(master: Path, out: Path, run_tests: bool = False) -> Autograder:
+def build(master: Path, out: Path) -> Autograder:
     """Build one set into ``out``: ``otter assign``, then capture the tests' calls.
 
-    A folder already built from the same master (and the same grading code) is reused.
+    A folder already built from the same master (and the same grading code) is reused;
+    concurrent builds of one folder wait for each other.
 
     Args:
         master: an Otter Assign master notebook ``NN_name.ipynb`` whose config says
             ``name: NN_name`` (its file stem).
         out: output folder, e.g. ``build/grading/01_single_head``.
-        run_tests: also have ``otter assign`` grade the solution in its own kernel.
 
     Raises:
         ValueError: the assignment name is not the file stem.
@@ -108,13 +109,21 @@ def build(master: Path, out: Path, run_tests: bool = False) -> Autograder:
             (the message says which).
     """
     master, out = Path(master).resolve(), Path(out)
-    key = _source_key(master, run_tests)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out.parent / f".{out.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one build of a set at a time (pytest-xdist, make)
+        return _build_locked(master, out)
+
+
+def _build_locked(master: Path, out: Path) -> Autograder:
+    key = _source_key(master)
     stamp = out / "source.sha256"
     autograder = out / "autograder" / master.name
     if not (stamp.is_file() and stamp.read_text() == key):
         shutil.rmtree(out, ignore_errors=True)
-        flags = ["--no-pdfs"] + ([] if run_tests else ["--no-run-tests"])
-        done = _otter("assign", *flags, master, out, capture_output=True, text=True)
+        # The capture below runs every test on the solution, so otter need not.
+        done = _otter("assign", "--no-pdfs", "--no-run-tests", master, out,
+                      capture_output=True, text=True)
         if done.returncode:
             raise RuntimeError(f"otter assign {master.name} failed:\n{done.stdout}{done.stderr}")
         env = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
@@ -138,13 +147,12 @@ def build(master: Path, out: Path, run_tests: bool = False) -> Autograder:
 
 
 def assign(set_ids=None, solutions: Path = ROOT / "solutions",
-           exercises: Path = ROOT / "exercises", build_dir: Path = ROOT / "build" / "grading",
-           run_tests: bool = True, execute: bool = True) -> list[Path]:
+           exercises: Path = ROOT / "exercises", build_dir: Path = BUILD_DIR,
+           execute: bool = True) -> list[Path]:
     """Regenerate ``exercises/NN_name.ipynb`` from ``solutions/NN_name.ipynb``.
 
     Args:
         set_ids: set ids such as ``["01"]``; all sets when empty or None.
-        run_tests: fail unless the solution passes all its tests (see :func:`build`).
         execute: run the student notebook top to bottom (blank answers) so it is stored
             with outputs, as committed.
 
@@ -152,7 +160,8 @@ def assign(set_ids=None, solutions: Path = ROOT / "solutions",
         The student notebooks written.
 
     Raises:
-        ValueError: an unknown set id. RuntimeError: see :func:`build`.
+        ValueError: an unknown set id. RuntimeError: see :func:`build` (it fails unless
+            the solution passes all its tests).
     """
     sets = exercise_sets(solutions)
     unknown = sorted(set(set_ids or ()) - set(sets))
@@ -160,7 +169,7 @@ def assign(set_ids=None, solutions: Path = ROOT / "solutions",
         raise ValueError(f"unknown exercise set(s) {unknown}; expected some of {sorted(sets)}")
     written = []
     for set_id in sorted(set_ids or sets):
-        ag = build(sets[set_id], Path(build_dir) / sets[set_id].stem, run_tests=run_tests)
+        ag = build(sets[set_id], Path(build_dir) / sets[set_id].stem)
         if execute:  # in the build folder, so otter's .OTTER_LOG stays out of exercises/
             _execute(ag.student_notebook)
         target = Path(exercises) / ag.notebook_name

@@ -20,7 +20,7 @@ from pathlib import Path
 
 
 from .._checks import check_positive_int
-from .assign import ROOT, SET_PATTERN, Autograder, build, exercise_sets
+from .assign import BUILD_DIR, ROOT, SET_PATTERN, Autograder, build, exercise_sets
 from .replay import GradingError, score
 from .cases import load_tests
 from .sandbox import Limits, SandboxUnavailable, run_sandboxed, sandbox_problem
@@ -102,7 +102,7 @@ def _grade_one(name: str, data: bytes, graded: _Set, limits: Limits, slot: int,
 
 def grade(folder: Path, timeout: float = 120.0, out: Path | None = None,
           jobs: int | None = None, memory: int = Limits.memory,
-          solutions: Path = ROOT / "solutions", build_dir: Path = ROOT / "build" / "grading",
+          solutions: Path = ROOT / "solutions", build_dir: Path = BUILD_DIR,
           unsafe_no_sandbox: bool = False) -> Path:
     """Grade every ``*.ipynb`` in ``folder``; write a CSV and return its path.
 

@@ -105,7 +105,7 @@ def execute_cells(notebook: Path, skip=(), progress: Path | None = None):
         result = shell.run_cell(source, store_history=False)
         error = result.error_before_exec or result.error_in_exec
         if error is not None:
-            errors.append(f"cell {index + 1}: {type(error).__name__}: {str(error)[:300]}")
+            errors.append(f"code cell {index + 1}: {type(error).__name__}: {str(error)[:300]}")
     return shell.user_ns, errors
 
 
@@ -146,12 +146,28 @@ def capture(autograder_notebook: Path, out_dir: Path) -> None:
                     {k: v.clone() for k, v in tensors.items()})
 
 
+def _copy(value):
+    """A copy of a call's inputs: tensors detached (graph-free) and cloned, layers deep-copied."""
+    import torch
+    if isinstance(value, torch.Tensor):
+        copied = value.detach().clone()
+        return copied.requires_grad_(value.requires_grad) if copied.is_floating_point() else copied
+    if isinstance(value, (list, tuple)):
+        return type(value)(_copy(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    try:
+        return copy.deepcopy(value)
+    except Exception:  # e.g. a function holding a generator: shared, as in the test itself
+        return value
+
+
 def _recorder(name, function, calls):
     """Wrap ``function`` so each call's inputs (copied before the call) go to ``calls``."""
     import torch
 
     def record(*args, **kwargs):
-        calls.append((name, copy.deepcopy(args), copy.deepcopy(kwargs)))
+        calls.append((name, _copy(args), _copy(kwargs)))
         with torch.random.fork_rng(devices=_cuda_devices()):
             return function(*args, **kwargs)
     return record
@@ -187,8 +203,8 @@ def _answer(namespace, plan, skip_calls, progress: Path):
                 results.append({"result": exception_node(RuntimeError(
                     f"{name} did not return: it {skip_calls[key]}")), "mutated": None})
                 continue
-            progress.write_text(key)
-            args, kwargs = _to_device(copy.deepcopy((args, kwargs)), device)
+            progress.write_text(f"{key} {name}")
+            args, kwargs = _to_device(_copy((args, kwargs)), device)
             pristine = [x.clone() for x in tensor_leaves((args, kwargs))]
             try:
                 with torch.random.fork_rng(devices=_cuda_devices()):
@@ -276,13 +292,15 @@ def supervise(notebook: Path, plan_path: Path, out_file: Path, timeout: float,
         if done:
             break
         why = why or f"ended the process (exit status {proc.returncode})"
-        where = _read(progress)
-        notes.append(f"{where.replace('call', 'a test call')} {why}; skipped")
-        if where.startswith("cell "):
-            state["skip_cells"].append(int(where.split()[1]))
-        elif where.startswith("call "):
-            state["skip_calls"][where] = why
+        where = _read(progress).split()
+        if where[:1] == ["cell"]:
+            state["skip_cells"].append(int(where[1]))
+            notes.append(f"code cell {int(where[1]) + 1} {why}; skipped")
+        elif where[:1] == ["call"] and len(where) == 4:
+            state["skip_calls"][" ".join(where[:3])] = why
+            notes.append(f"a call to {where[3]} {why}; skipped")
         else:
+            notes.append(f"the run {why}")
             break
         if time.monotonic() > deadline:
             break
