@@ -18,7 +18,7 @@ LAB_ARGS    ?= $(if $(filter 0,$(shell id -u)),--allow-root,)
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install lab test unit notebooks exercises grade bench clean
+.PHONY: install sandbox lab test unit notebooks exercises grade bench bench-grading clean
 
 install: $(STAMP)
 
@@ -37,7 +37,7 @@ lab: $(STAMP)
 
 # Two xdist workers on two cores: one torch thread each (OMP_NUM_THREADS=1), since torch's
 # default of one thread per core per process oversubscribes and slows small models ~10x.
-test: $(STAMP)
+test: $(STAMP) sandbox
 	OMP_NUM_THREADS=1 $(VENV)/bin/pytest $(PYTEST_ARGS) --nbval-lax --nbval-current-env tests notebooks exercises solutions
 
 unit: $(STAMP)
@@ -51,12 +51,24 @@ notebooks: $(STAMP)
 exercises: $(STAMP)
 	$(PY) -m d2lmha.grading assign
 
-# Grade every .ipynb in $(SUBMISSIONS) without Docker; writes and prints a CSV path.
-grade: $(STAMP)
+# Grade every .ipynb in $(SUBMISSIONS), each in its own bubblewrap sandbox; prints the CSV path.
+grade: $(STAMP) sandbox
 	$(PY) -m d2lmha.grading grade "$(SUBMISSIONS)"
+
+# bubblewrap (bwrap), the grader's sandbox: installed with apt when missing, if we are root.
+# Where it cannot be installed, `make grade` stops and says what to install.
+sandbox:
+	@command -v bwrap >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	  && apt-get update -qq && apt-get install -y -qq bubblewrap >/dev/null; } || \
+	  echo "bubblewrap is not installed and could not be installed here: install the" \
+	       "'bubblewrap' package to grade submissions (make grade) and run the grading tests"
 
 bench: $(STAMP)
 	$(PY) -m benchmarks
+
+# Grading throughput: seconds per submission, sandboxed, against `otter run` (several minutes).
+bench-grading: $(STAMP) sandbox
+	OMP_NUM_THREADS=1 $(PY) -m benchmarks.grading
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache

@@ -100,7 +100,8 @@ def graded(tmp_path_factory):
     folder = tmp_path_factory.mktemp("submissions")
     names = _submissions(build("01"), folder)
     before = {p.name: p.read_bytes() for p in folder.iterdir()}
-    csv = grading.grade(folder, timeout=24, jobs=2, out=tmp_path_factory.mktemp("out") / "g.csv")
+    csv = grading.grade(folder, timeout=90, cell_timeout=8, jobs=2,
+                        out=tmp_path_factory.mktemp("out") / "g.csv")
     table = pd.read_csv(csv, dtype={"set": str, "error": str, "warning": str, "failed": str})
     table = table.fillna({"error": "", "warning": "", "failed": ""})
     return {"table": table.set_index("submission"), "names": names,
@@ -144,10 +145,10 @@ def test_raising_submission_keeps_its_other_points(graded):
 
 
 def test_a_looping_cell_costs_only_itself(graded):
-    # The cell that never ends is stopped at half the time limit and skipped; the rest runs.
+    # The cell that never ends is stopped at the cell time limit and skipped; the rest runs.
     loops = row(graded, "loops")
     assert loops["score"] == 16, loops.to_dict()
-    assert "code cell 2 ran longer than 12 s; skipped" in loops["error"]
+    assert "code cell 2 ran longer than 8 s; skipped" in loops["error"]
 
 
 def test_answers_before_an_exit_still_count(graded):
@@ -184,3 +185,30 @@ def test_command_line_says_what_is_wrong(tmp_path, capsys):
     assert "must be an existing folder" in capsys.readouterr().err
     assert main(["grade", str(tmp_path)]) == 2
     assert "holds no .ipynb files" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def regraded(graded, tmp_path_factory):
+    """The same three submissions graded twice in the sandbox, and once without it."""
+    folder = tmp_path_factory.mktemp("again")
+    for role in ("solution", "blank", "wrong"):
+        name = graded["names"][role]
+        (folder / name).write_bytes((graded["folder"] / name).read_bytes())
+    out = tmp_path_factory.mktemp("again-out")
+    runs = [grading.grade(folder, timeout=90, jobs=2, out=out / f"{i}.csv") for i in range(2)]
+    runs.append(grading.grade(folder, timeout=90, jobs=2, out=out / "unsafe.csv",
+                              unsafe_no_sandbox=True))
+    return [pd.read_csv(csv, dtype=str).fillna("").set_index("submission") for csv in runs]
+
+
+def test_a_rerun_gives_the_same_scores(graded, regraded):
+    first, second, _ = regraded
+    pd.testing.assert_frame_equal(first, second)
+    for name in first.index:
+        assert first.loc[name, "score"] == str(graded["table"].loc[name, "score"])
+
+
+def test_unsafe_mode_grades_the_same_without_the_sandbox(regraded):
+    first, _, unsafe = regraded
+    columns = ["score", "01/q1", "01/q2", "01/q3", "01/q4"]
+    pd.testing.assert_frame_equal(first[columns], unsafe[columns])

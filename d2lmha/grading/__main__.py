@@ -29,6 +29,9 @@ def main(argv=None) -> int:
     p_grade.add_argument("--jobs", type=int,
                          default=int(os.environ.get("GRADE_JOBS") or os.cpu_count() or 1),
                          help="sandboxes at once (default $GRADE_JOBS or the number of cores)")
+    p_grade.add_argument("--cell-timeout", type=float, default=None,
+                         help="seconds one cell may run before it is skipped (default: half "
+                              "of --timeout)")
     p_grade.add_argument("--memory-gib", type=float, default=Limits.memory / 2 ** 30,
                          help="address space per process in a sandbox, GiB (default 4)")
     p_grade.add_argument("--out", type=Path, help="CSV path (default grading_output/FOLDER.csv)")
@@ -41,7 +44,7 @@ def main(argv=None) -> int:
                 print(path)
         else:
             print(grade(args.folder, timeout=args.timeout, out=args.out, jobs=args.jobs,
-                        memory=int(args.memory_gib * 2 ** 30),
+                        memory=int(args.memory_gib * 2 ** 30), cell_timeout=args.cell_timeout,
                         unsafe_no_sandbox=args.unsafe_no_sandbox))
     except (ValueError, SandboxUnavailable) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -102,6 +102,7 @@ def _grade_one(name: str, data: bytes, graded: _Set, limits: Limits, slot: int,
 
 def grade(folder: Path, timeout: float = 120.0, out: Path | None = None,
           jobs: int | None = None, memory: int = Limits.memory,
+          cell_timeout: float | None = None,
           solutions: Path = ROOT / "solutions", build_dir: Path = BUILD_DIR,
           unsafe_no_sandbox: bool = False) -> Path:
     """Grade every ``*.ipynb`` in ``folder``; write a CSV and return its path.
@@ -113,6 +114,7 @@ def grade(folder: Path, timeout: float = 120.0, out: Path | None = None,
             Each submission's output (first MiB) goes to ``<out without .csv>.logs/``.
         jobs: sandboxes at once (>= 1); default: the number of CPU cores.
         memory: bytes of address space per process in a sandbox.
+        cell_timeout: seconds one cell may run before it is skipped (default ``timeout / 2``).
         unsafe_no_sandbox: grade without bubblewrap (each submission still runs in a
             process of its own with the same limits, but can read and write whatever the
             instructor can). Only for submissions you trust.
@@ -148,7 +150,10 @@ def grade(folder: Path, timeout: float = 120.0, out: Path | None = None,
         raise SandboxUnavailable(f"{problem}. Submissions are untrusted code: without the "
                                  "sandbox they could read the hidden tests, forge scores or "
                                  "change other submissions, so nothing was graded.")
-    limits = Limits(timeout=float(timeout), memory=memory, isolated=not unsafe_no_sandbox)
+    if cell_timeout is not None and not 0 < cell_timeout <= timeout:
+        raise ValueError(f"cell_timeout={cell_timeout!r} must be in (0, timeout={timeout}]")
+    limits = Limits(timeout=float(timeout), memory=memory, isolated=not unsafe_no_sandbox,
+                    cell_timeout=cell_timeout)
     sets = exercise_sets(solutions)
     inputs = {}
     for path in submissions:  # each file is read once; later changes to it do not matter

@@ -104,6 +104,10 @@ def score(tests: list[dict], summary: dict, plan_tensors: dict, tree: dict, tens
         raise WireError("the answers are malformed")
     entries = {entry["id"]: entry for entry in summary["tests"]}
     device = torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+    if device.type == "cuda" and tree.get("device") == "cpu":
+        raise GradingError("the grader has a GPU but the sandbox could not use it, so the "
+                           "tests' GPU inputs ran on the CPU; grade on the CPU "
+                           "(CUDA_VISIBLE_DEVICES=) or allow CUDA in the sandbox (--memory-gib)")
     points = {test["question"]: 0.0 for test in tests}
     failures = []
     with _LOCK:

@@ -10,10 +10,10 @@ Three commands (``python d2lmha/grading/runner.py ...``, run as a script):
     (plain data, for the trusted grader to check that a replay sees the same inputs).
     Fails unless the solution passes every test.
 
-``answer NOTEBOOK PLAN OUT_FILE --timeout S``
+``answer NOTEBOOK PLAN OUT_FILE --timeout S --cell-timeout C``
     Inside the sandbox, on a submission: the supervisor. It starts ``_inner`` (below) and
     watches it. A cell or call that ends the process (``os._exit``, a crash, a signal) or
-    runs longer than half the time limit is skipped and the notebook is run again without
+    runs longer than ``C`` seconds is skipped and the notebook is run again without
     it, so answers computed before or after such a cell still count (three tries at most).
     Writes the answers (a :mod:`~d2lmha.grading.wire` container) to ``OUT_FILE`` and the
     first MiB of the cells' output to its stdout.
@@ -112,6 +112,7 @@ def execute_cells(notebook: Path, skip=(), progress: Path | None = None):
 def capture(autograder_notebook: Path, out_dir: Path) -> None:
     """Record the inputs of every call the tests make to the solution's functions (see top)."""
     import dill
+    import torch
 
     from d2lmha.grading.cases import load_tests, seed_tests
     from d2lmha.grading.wire import encode, write_container
@@ -140,8 +141,8 @@ def capture(autograder_notebook: Path, out_dir: Path) -> None:
     values = sorted({name for entry in summary for name, kind in entry["kinds"].items()
                      if kind == "value"})
     out_dir.mkdir(parents=True, exist_ok=True)
-    with open(out_dir / "plan.dill", "wb") as f:
-        dill.dump({"tests": plan, "values": values}, f, recurse=True)
+    dill.settings["recurse"] = True  # a lambda takes the globals it uses, not its module's
+    torch.save({"tests": plan, "values": values}, out_dir / "plan.dill", pickle_module=dill)
     write_container(out_dir / "plan.safetensors", {"tests": summary, "values": values},
                     {k: v.clone() for k, v in tensors.items()})
 
@@ -204,48 +205,40 @@ def _answer(namespace, plan, skip_calls, progress: Path):
                     f"{name} did not return: it {skip_calls[key]}")), "mutated": None})
                 continue
             progress.write_text(f"{key} {name}")
-            args, kwargs = _to_device(_copy((args, kwargs)), device)
+            args, kwargs = _copy((args, kwargs))
             pristine = [x.clone() for x in tensor_leaves((args, kwargs))]
             try:
                 with torch.random.fork_rng(devices=_cuda_devices()):
                     node = encode(namespace[name](*args, **kwargs), tensors)
             except BaseException as error:  # noqa: BLE001 - SystemExit too: it is an answer
                 node = exception_node(error)
-            leaves = tensor_leaves((args, kwargs))
-            changed = len(leaves) != len(pristine) or any(
-                a.shape != b.shape or a.dtype != b.dtype or not torch.equal(a, b.to(a.device))
-                for a, b in zip(leaves, pristine))
+            try:
+                leaves = tensor_leaves((args, kwargs))
+                changed = len(leaves) != len(pristine) or any(
+                    a.shape != b.shape or a.dtype != b.dtype or not torch.equal(a, b.to(a.device))
+                    for a, b in zip(leaves, pristine))
+            except Exception:  # noqa: BLE001 - inputs left in a state torch cannot compare
+                changed = True
             results.append({"result": node,
                             "mutated": encode((list(args), kwargs), tensors) if changed else None})
         answers[test["id"]] = results
     values = {name: encode(namespace[name], tensors) for name in plan["values"]
               if name in namespace}
-    return {"functions": functions, "calls": answers, "values": values}, tensors
-
-
-def _to_device(value, device):
-    """Move the plan's tensors and layers to ``device`` (they were saved where the tests made them)."""
-    import torch
-    if device.type == "cpu":
-        return value
-    if isinstance(value, (torch.Tensor, torch.nn.Module)):
-        return value.to(device) if value.device.type == "cuda" or isinstance(
-            value, torch.nn.Module) else value
-    if isinstance(value, (list, tuple)):
-        return type(value)(_to_device(v, device) for v in value)
-    if isinstance(value, dict):
-        return {k: _to_device(v, device) for k, v in value.items()}
-    return value
+    return {"functions": functions, "calls": answers, "values": values,
+            "device": device.type}, tensors
 
 
 def inner(notebook: Path, plan_path: Path, work: Path) -> None:
     """Run the cells, then answer the plan; write ``work/answers.safetensors``."""
     import dill
+    import torch
 
     from d2lmha.grading.wire import write_container
     state = json.loads((work / "state.json").read_text())
-    with open(plan_path, "rb") as f:
-        plan = dill.load(f)  # written by the trusted build, never by a submission
+    # Written by the trusted build, never by a submission. Tensors the tests made on a GPU
+    # come back on the GPU when the sandbox has one, else on the CPU.
+    plan = torch.load(plan_path, map_location=None if torch.cuda.is_available() else "cpu",
+                      pickle_module=dill, weights_only=False)
     progress = work / "progress"
     namespace, errors = execute_cells(notebook, set(state["skip_cells"]), progress)
     tree, tensors = _answer(namespace, plan, state["skip_calls"], progress)
@@ -255,7 +248,7 @@ def inner(notebook: Path, plan_path: Path, work: Path) -> None:
 
 
 def supervise(notebook: Path, plan_path: Path, out_file: Path, timeout: float,
-              tries: int = 3, log_bytes: int = 1 << 20) -> int:
+              cell_timeout: float, tries: int = 3, log_bytes: int = 1 << 20) -> int:
     """Run ``_inner`` until it finishes, skipping what ends or stalls it (see the top).
 
     Uses the standard library only, so it starts in milliseconds (run as a script).
@@ -263,7 +256,7 @@ def supervise(notebook: Path, plan_path: Path, out_file: Path, timeout: float,
     work = Path(os.environ.get("TMPDIR", "/tmp")) / "d2lmha-run"
     work.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + timeout
-    stall = timeout / 2
+    stall = cell_timeout
     state = {"skip_cells": [], "skip_calls": {}, "notes": []}
     notes = state["notes"]
     for _ in range(tries):
@@ -335,6 +328,7 @@ def main(argv=None) -> int:
     p.add_argument("plan", type=Path)
     p.add_argument("out_file", type=Path)
     p.add_argument("--timeout", type=float, required=True)
+    p.add_argument("--cell-timeout", type=float, required=True)
     p = commands.add_parser("_inner")
     p.add_argument("notebook", type=Path)
     p.add_argument("plan", type=Path)
@@ -343,7 +337,8 @@ def main(argv=None) -> int:
     if args.command == "capture":
         capture(args.notebook, args.out_dir)
     elif args.command == "answer":
-        return supervise(args.notebook, args.plan, args.out_file, args.timeout)
+        return supervise(args.notebook, args.plan, args.out_file, args.timeout,
+                         args.cell_timeout)
     else:
         inner(args.notebook, args.plan, args.work)
     return 0

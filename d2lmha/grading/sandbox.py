@@ -51,6 +51,8 @@ class Limits:
         grace: seconds between the time limit and the kill.
         isolated: run in bubblewrap. False only for ``--unsafe-no-sandbox``: the same
             runner and limits in a plain subprocess, which sees everything you can see.
+        cell_timeout: seconds one cell (or one call) may run before it is skipped; default
+            half of ``timeout``.
     """
 
     timeout: float = 120.0
@@ -61,6 +63,7 @@ class Limits:
     answers: int = 64 << 20
     grace: float = 15.0
     isolated: bool = True
+    cell_timeout: float | None = None
 
 
 def _package_dir() -> Path:
@@ -94,7 +97,8 @@ def _mounts() -> list[str]:
 def _runner(notebook, plan, answers, limits: Limits) -> list[str]:
     # As a script: the supervisor uses the standard library only and starts at once.
     return [sys.executable, str(Path(__file__).with_name("runner.py")), "answer", str(notebook),
-            str(plan), str(answers), "--timeout", str(limits.timeout)]
+            str(plan), str(answers), "--timeout", str(limits.timeout),
+            "--cell-timeout", str(limits.cell_timeout or limits.timeout / 2)]
 
 
 def _prlimit(limits: Limits, nproc: int) -> list[str]:
@@ -126,7 +130,8 @@ def _command(job: Path, plan: Path, limits: Limits, slot: int) -> list[str]:
            "TMPDIR": "/tmp", "USER": "student", "LOGNAME": "student", "LANG": "C.UTF-8",
            "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
            "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0", "HF_HUB_OFFLINE": "1",
-           "TRANSFORMERS_OFFLINE": "1", "TQDM_DISABLE": "1"}
+           "TRANSFORMERS_OFFLINE": "1", "TQDM_DISABLE": "1",
+           "PYTHONPATH": str(_package_dir().parent)}  # this d2lmha, however it was installed
     for key, value in env.items():
         cmd += ["--setenv", key, value]
     inside = []
@@ -205,7 +210,8 @@ def run_sandboxed(notebook_bytes: bytes, plan: Path, job: Path, limits: Limits,
         os.chown(answers, UID_BASE + slot, UID_BASE + slot)
     env = None if limits.isolated else {"PATH": os.environ.get("PATH", ""), "HOME": str(job),
                                         "TMPDIR": str(job), "MPLBACKEND": "Agg",
-                                        "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
+                                        "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1",
+                                        "PYTHONPATH": str(_package_dir().parent)}
     start = time.monotonic()
     with open(log, "wb") as out:
         proc = subprocess.Popen(_command(job, plan, limits, slot), stdin=subprocess.DEVNULL,

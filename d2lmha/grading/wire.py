@@ -18,6 +18,7 @@ from __future__ import annotations
 import builtins
 import json
 import math
+import types
 from pathlib import Path
 
 import numpy as np
@@ -54,13 +55,27 @@ def raise_from_node(node: dict):
     raise _EXCEPTIONS.get(node.get("type"), Exception)(str(node.get("msg", ""))[:MAX_STR])
 
 
-def encode(value, tensors: dict, _depth: int = 0) -> dict:
+def encode(value, tensors: dict) -> dict:
     """Encode ``value`` as a JSON node; its tensors are added to ``tensors`` (``{key: tensor}``).
 
     Tensors are detached, made contiguous and moved to the CPU (the node keeps the device
-    type). Objects of other types become ``unsupported`` nodes rather than errors, so one
-    odd return value costs one test, not the whole submission.
+    type). Objects of other types, and objects that misbehave while being encoded (a
+    hostile ``__getattr__``, an ``int`` subclass whose ``__int__`` raises), become
+    ``unsupported`` nodes rather than errors, so one odd value costs one test, not the
+    whole submission. The node holds only JSON types.
     """
+    added = len(tensors)
+    try:
+        node = _encode(value, tensors, 0)
+        json.dumps(node)
+        return node
+    except Exception as error:  # noqa: BLE001 - any failure is the value's, not ours
+        for key in list(tensors)[added:]:
+            del tensors[key]
+        return {"t": "unsupported", "type": f"value that cannot be encoded ({type(error).__name__})"}
+
+
+def _encode(value, tensors: dict, _depth: int) -> dict:
     if _depth > MAX_DEPTH:
         return {"t": "unsupported", "type": "nesting too deep"}
     if value is None:
@@ -73,7 +88,7 @@ def encode(value, tensors: dict, _depth: int = 0) -> dict:
         value = float(value)
         return {"t": "float", "v": value if math.isfinite(value) else repr(value)}
     if isinstance(value, str):
-        return {"t": "str", "v": value[:MAX_STR]}
+        return {"t": "str", "v": str.__str__(value)[:MAX_STR]}
     if isinstance(value, torch.dtype):
         return {"t": "dtype", "v": str(value).removeprefix("torch.")}
     if isinstance(value, torch.device):
@@ -92,16 +107,19 @@ def encode(value, tensors: dict, _depth: int = 0) -> dict:
         return {"t": "ndarray", "k": key}
     if isinstance(value, (list, tuple)):
         kind = "list" if isinstance(value, list) else "tuple"
-        return {"t": kind, "items": [encode(v, tensors, _depth + 1) for v in value]}
+        return {"t": kind, "items": [_encode(v, tensors, _depth + 1) for v in value]}
     if isinstance(value, dict):
-        return {"t": "dict", "items": [[encode(k, tensors, _depth + 1), encode(v, tensors, _depth + 1)]
+        return {"t": "dict", "items": [[_encode(k, tensors, _depth + 1),
+                                        _encode(v, tensors, _depth + 1)]
                                        for k, v in value.items()]}
     if isinstance(value, torch.nn.Module):
-        return {"t": "module", "class": type(value).__qualname__,
-                "state": encode(dict(value.state_dict()), tensors, _depth + 1)}
+        return {"t": "module", "class": str(type(value).__qualname__),
+                "state": _encode(dict(value.state_dict()), tensors, _depth + 1)}
     if callable(value):
-        return {"t": "callable", "name": getattr(value, "__qualname__", type(value).__name__)}
-    return {"t": "unsupported", "type": type(value).__qualname__[:200]}
+        name = getattr(value, "__qualname__", None) if isinstance(value, types.FunctionType) \
+            else None
+        return {"t": "callable", "name": str(name or type(value).__qualname__)[:200]}
+    return {"t": "unsupported", "type": str(type(value).__qualname__)[:200]}
 
 
 def tensor_leaves(value) -> list:
