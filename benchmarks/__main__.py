@@ -20,7 +20,7 @@ import d2lmha
 
 from .flops import fused_gflops
 from .memory import memory_table
-from .report import machine_description, markdown_table
+from .report import command, machine_description, markdown_table
 from .speed import GOALS, IMPLEMENTATIONS, Point, time_point
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -141,11 +141,7 @@ def _run(args: argparse.Namespace) -> dict:
     return {"speed": speed, "memory": memory, "flops": flops, "text": text, "path": out}
 
 
-def main(argv=None) -> int:
-    result = run(argv)
-    print(result["text"])
-    print(f"written to {result['path']}")
-    return 0
+main = command(run)
 
 
 if __name__ == "__main__":

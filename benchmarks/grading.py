@@ -20,10 +20,11 @@ from pathlib import Path
 
 import nbformat
 import pandas as pd
+import torch
 
 from d2lmha import grading
 
-from .report import markdown_table
+from .report import command, machine_description, markdown_table
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CLASS_SIZE = 300
@@ -75,9 +76,6 @@ def run(argv=None) -> dict:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--out", type=Path, default=RESULTS / "grading.md")
     args = parser.parse_args(argv)
-    from .report import machine_description
-    import torch
-
     sets = grading.exercise_sets()
     built = {key: grading.build(master, grading.BUILD_DIR / master.stem)
              for key, master in sets.items()}
@@ -131,11 +129,7 @@ def run(argv=None) -> dict:
             "projected_hours": projected_h}
 
 
-def main(argv=None) -> int:
-    result = run(argv)
-    print(result["text"])
-    print(f"written to {result['path']}")
-    return 0
+main = command(run)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-__all__ = ["machine_description", "markdown_table"]
+__all__ = ["machine_description", "markdown_table", "command"]
 
 
 def _cpu_model() -> str:
@@ -51,3 +51,13 @@ def markdown_table(frame: pd.DataFrame, digits: int = 2) -> str:
     lines += ["| " + " | ".join(cell(v) for v in row) + " |"
               for row in frame.itertuples(index=False)]
     return "\n".join(lines)
+
+
+def command(run):
+    """The ``main(argv)`` of a benchmark: ``run(argv)``, then print its text and where it went."""
+    def main(argv=None) -> int:
+        result = run(argv)
+        print(result["text"])
+        print(f"written to {result['path']}")
+        return 0
+    return main

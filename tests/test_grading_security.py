@@ -142,6 +142,35 @@ for pid in (int(p) for p in os.listdir("/proc") if p.isdigit()):
 os.kill(os.getppid(), signal.SIGKILL)
 os.kill(-1, signal.SIGKILL)
 """,
+        # Answers files that the trusted side must refuse cheaply: a report that is not a
+        # list, and one tensor referenced many times (40 x 16 MiB if each were copied).
+        "forge_tree": """
+import json, torch, safetensors.torch as st
+original = st.save_file
+def save(tensors, path, metadata=None):
+    tree = json.loads(metadata["tree"])
+    tree["errors"] = 5
+    tensors = dict(tensors, big=torch.zeros(1 << 22))
+    tree["values"] = {"scaled_scores": {"t": "list", "items": [{"t": "tensor", "k": "big"}] * 40}}
+    return original(tensors, path, metadata={"tree": json.dumps(tree)})
+st.save_file = save
+""",
+        # A report that would be a formula in a spreadsheet, or would blame the grader.
+        "forge_report": """
+import json, safetensors.torch as st
+original = st.save_file
+def save(tensors, path, metadata=None):
+    tree = json.loads(metadata["tree"])
+    tree["errors"] = ['=HYPERLINK("http://example.invalid","regrade")',
+                      "grader error (not the submission's fault):\nregrade by hand"]
+    return original(tensors, path, metadata={"tree": json.dumps(tree)})
+st.save_file = save
+""",
+        "user_namespace": """
+import subprocess
+print("ATTACK user_namespace:", subprocess.run(["unshare", "-Ur", "id"], capture_output=True,
+                                                text=True))
+""",
         "infinite_loop": "while True:\n    pass\n",
         "memory_bomb": """
 try:
@@ -157,13 +186,13 @@ for _ in range(200):
     sys.stdout.write(line)
 """,
         "fork_bomb": """
-import subprocess, sys
+import subprocess
 children = []
 try:
-    for _ in range(2000):
-        children.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]))
+    for _ in range(5000):
+        children.append(subprocess.Popen(["sleep", "60"]))
 except OSError as e:
-    print("ATTACK fork_bomb: stopped after", len(children), type(e).__name__)
+    print("ATTACK fork_bomb: stopped after", len(children), type(e).__name__, flush=True)
 """,
         "fill_scratch": """
 try:
@@ -203,12 +232,12 @@ def snapshot(*folders):
 
 
 def leftover_processes():
-    """Processes that carry the attack's marker or run as a sandbox uid."""
+    """Processes that carry the attack's marker or run as one of this grading's sandbox uids."""
+    uids = {grading.sandbox.slot_uid(slot) for slot in range(grading.sandbox.MAX_SLOTS)}
     found = []
     for proc in Path("/proc").glob("[0-9]*"):
         try:
-            if MARKER.encode() in (proc / "cmdline").read_bytes() or \
-                    grading.sandbox.UID_BASE <= proc.stat().st_uid < grading.sandbox.UID_BASE + 64:
+            if MARKER.encode() in (proc / "cmdline").read_bytes() or proc.stat().st_uid in uids:
                 found.append(proc.name)
         except OSError:
             pass
@@ -329,8 +358,8 @@ def test_limits_hold(attacked):
     assert "ATTACK memory_bomb: MemoryError" in log(attacked, "memory_bomb")
     assert "stopped after" in log(attacked, "fork_bomb")
     assert "ATTACK fill_scratch: OSError" in log(attacked, "fill_scratch")
-    assert len(attacked["logs"][names["output_flood"]]) <= (1 << 20) + 4096
-    assert "ran longer than 10 s; skipped" in table.loc[names["infinite_loop"], "error"]
+    assert len(attacked["logs"][names["output_flood"]]) <= 1 << 20
+    assert "ran longer than 10 s; skipped" in table.loc[names["infinite_loop"], "reported"]
     # The kill reaches only the sandbox's own processes: its run ends without answers.
     assert table.loc[names["kill_grader"], "error"] != ""
 
@@ -342,3 +371,18 @@ def test_bad_files_and_wrong_sets_get_a_clear_row(attacked):
     assert says_02["set"] == "02" and "graded as set 02" in says_02["warning"]
     assert float(says_02["score"]) == 0
     assert "unknown exercise set '99_no_such_set'" in table.loc["01_unknown_set.ipynb", "error"]
+
+
+def test_forged_answers_files_cost_only_their_own_row(attacked):
+    table, names = attacked["table"], attacked["names"]
+    forged = table.loc[names["forge_tree"]]
+    assert "malformed answers: a tensor is referenced twice" in forged["error"]
+    assert forged["reported"] == "(malformed report)"
+    report = table.loc[names["forge_report"]]
+    assert report["error"] == "" and report["reported"].startswith("'=HYPERLINK(")
+    assert "\n" not in report["reported"]
+
+
+def test_no_new_user_namespaces(attacked):
+    text = log(attacked, "user_namespace")
+    assert "returncode=1" in text and "uid=0" not in text

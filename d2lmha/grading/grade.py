@@ -23,14 +23,15 @@ from .._checks import check_positive_int
 from .assign import BUILD_DIR, ROOT, SET_PATTERN, Autograder, build, exercise_sets
 from .replay import GradingError, score
 from .cases import load_tests
-from .sandbox import Limits, SandboxUnavailable, run_sandboxed, sandbox_problem
+from .sandbox import MAX_SLOTS, Limits, SandboxUnavailable, run_sandboxed, sandbox_problem
 from .wire import WireError, read_container
 
 __all__ = ["grade", "MAX_SUBMISSION_BYTES"]
 
 MAX_SUBMISSION_BYTES = 32 << 20
+MAX_NOTES = 20
 FIXED_COLUMNS = ["submission", "score", "possible", "set"]
-TRAILING_COLUMNS = ["warning", "error"]
+TRAILING_COLUMNS = ["warning", "error", "reported", "failed"]
 
 
 def _identify(name: str, data: bytes, sets: dict) -> tuple[str | None, str, str]:
@@ -81,11 +82,12 @@ def _grade_one(name: str, data: bytes, graded: _Set, limits: Limits, slot: int,
         try:
             tree, tensors = read_container(outcome.answers, limits.answers)
         except WireError as error:
-            row["error"] = ("timed out" if outcome.killed else f"no answers: {error}")
+            row["error"] = (f"timed out after {limits.timeout:g} s" if outcome.killed
+                            else f"no answers: {error}")
             return row
-    notes = [str(e)[:300] for e in tree.get("errors", [])] if isinstance(tree, dict) else []
-    if isinstance(tree, dict) and tree.get("unfinished"):
-        row["error"] = "; ".join(notes) or "the notebook did not finish"
+    row["reported"] = _reported(tree)
+    if not isinstance(tree, dict) or "calls" not in tree:  # the supervisor's "unfinished" file
+        row["error"] = "the notebook did not finish (see reported)"
         return row
     try:
         points, failures = score(graded.tests, graded.summary, graded.plan_tensors, tree, tensors)
@@ -95,9 +97,27 @@ def _grade_one(name: str, data: bytes, graded: _Set, limits: Limits, slot: int,
     for question, value in points.items():
         row[f"{ag.set_id}/{question}"] = value
     row["score"] = sum(points.values())
-    row["error"] = "; ".join(dict.fromkeys(notes))
     row["failed"] = "; ".join(failures)
     return row
+
+
+def _reported(tree) -> str:
+    """What the sandbox says about the run (cells that raised or were skipped), as one short
+    line: untrusted text, so capped, one line, and counted separately from ``error``."""
+    notes = tree.get("errors") if isinstance(tree, dict) else None
+    if not isinstance(notes, list):
+        return "(malformed report)" if notes is not None else ""
+    notes = [" ".join(str(note).split())[:300] for note in notes[:MAX_NOTES]]
+    more = f"; ... {len(tree['errors']) - MAX_NOTES} more" if len(tree["errors"]) > MAX_NOTES else ""
+    return "; ".join(dict.fromkeys(notes)) + more
+
+
+def _spreadsheet_safe(value):
+    """Text that a spreadsheet would read as a formula (``=...``) is quoted (OWASP CSV
+    injection); everything else is left as it is."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
 
 
 def grade(folder: Path, timeout: float = 120.0, out: Path | None = None,
@@ -122,8 +142,10 @@ def grade(folder: Path, timeout: float = 120.0, out: Path | None = None,
     Returns:
         The CSV path. Columns: ``submission, score, possible, set``, one ``NN/qK`` column per
         question, ``warning`` (e.g. file name and metadata name different sets), ``error``
-        (why a submission could not be graded, or which cells raised), ``failed`` (the
-        tests that failed and why). One row per submission, sorted by file name.
+        (why a submission could not be graded), ``reported`` (what the sandbox reported:
+        cells that raised or were skipped; untrusted, capped text), ``failed`` (the tests
+        that failed and why). One row per submission, sorted by file name. Text a
+        spreadsheet would take for a formula is quoted.
 
     Raises:
         ValueError: ``folder`` is missing, not a folder, or holds no ``.ipynb``; bad
@@ -141,6 +163,8 @@ def grade(folder: Path, timeout: float = 120.0, out: Path | None = None,
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
         raise ValueError(f"timeout={timeout!r} must be a positive number of seconds")
     jobs = check_positive_int("jobs", (os.cpu_count() or 1) if jobs is None else jobs)
+    if jobs > MAX_SLOTS:
+        raise ValueError(f"jobs={jobs} must be <= {MAX_SLOTS}")
     check_positive_int("memory", memory, minimum=256 << 20)
     submissions = sorted(p for p in folder.glob("*.ipynb") if p.is_file())
     if not submissions:
@@ -179,6 +203,9 @@ def grade(folder: Path, timeout: float = 120.0, out: Path | None = None,
         except GradingError as failure:
             row = {"submission": name, "score": 0.0, "set": set_id,
                    "error": f"grader error (not the submission's fault): {failure}"}
+        except Exception as failure:  # noqa: BLE001 - one row must not cost the others theirs
+            row = {"submission": name, "score": 0.0, "set": set_id,
+                   "error": f"could not be graded: {type(failure).__name__}: {failure}"[:300]}
         finally:
             with slot_lock:
                 slots.append(slot)
@@ -188,12 +215,11 @@ def grade(folder: Path, timeout: float = 120.0, out: Path | None = None,
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         rows = list(pool.map(run, sorted(inputs)))
     table = pd.DataFrame(rows)
-    questions = sorted(c for c in table.columns
-                       if c not in FIXED_COLUMNS + TRAILING_COLUMNS + ["failed"])
-    for column in FIXED_COLUMNS + TRAILING_COLUMNS + ["failed"]:
+    questions = sorted(c for c in table.columns if c not in FIXED_COLUMNS + TRAILING_COLUMNS)
+    for column in FIXED_COLUMNS + TRAILING_COLUMNS:
         if column not in table.columns:
             table[column] = ""
-    table = table[FIXED_COLUMNS + questions + TRAILING_COLUMNS + ["failed"]]
+    table = table[FIXED_COLUMNS + questions + TRAILING_COLUMNS].map(_spreadsheet_safe)
     partial = out.with_name(f".{out.name}.partial")
     table.to_csv(partial, index=False)
     os.replace(partial, out)  # written once, whole

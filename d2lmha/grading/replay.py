@@ -33,9 +33,10 @@ class GradingError(RuntimeError):
 class _Cursor:
     """The position in one test's recorded calls, shared by that test's stubs."""
 
-    def __init__(self, expected: list, answered: list | None, plan_tensors, tensors, device):
+    def __init__(self, expected: list, answered: list | None, plan_tensors, tensors, device,
+                 used: set):
         self.expected, self.answered, self.index = expected, answered, 0
-        self.plan_tensors, self.tensors, self.device = plan_tensors, tensors, device
+        self.plan_tensors, self.tensors, self.device, self.used = plan_tensors, tensors, device, used
 
     def call(self, name, args, kwargs):
         i = self.index
@@ -52,11 +53,12 @@ class _Cursor:
         if not isinstance(answer, dict) or "result" not in answer:
             raise AssertionError(f"no answer was recorded for this call to {name}")
         if answer.get("mutated") is not None:
-            _replay_mutation(args, kwargs, decode(answer["mutated"], self.tensors, self.device))
+            _replay_mutation(args, kwargs, decode(answer["mutated"], self.tensors, self.device,
+                                                  self.used))
         node = answer["result"]
         if isinstance(node, dict) and node.get("t") == "raise":
             raise_from_node(node)
-        return decode(node, self.tensors, self.device)
+        return decode(node, self.tensors, self.device, self.used)
 
 
 def _replay_mutation(args, kwargs, changed):
@@ -102,12 +104,15 @@ def score(tests: list[dict], summary: dict, plan_tensors: dict, tree: dict, tens
     calls, values = tree.get("calls") or {}, tree.get("values") or {}
     if not all(isinstance(x, dict) for x in (functions, calls, values)):
         raise WireError("the answers are malformed")
-    entries = {entry["id"]: entry for entry in summary["tests"]}
     device = torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
     if device.type == "cuda" and tree.get("device") == "cpu":
         raise GradingError("the grader has a GPU but the sandbox could not use it, so the "
                            "tests' GPU inputs ran on the CPU; grade on the CPU "
                            "(CUDA_VISIBLE_DEVICES=) or allow CUDA in the sandbox (--memory-gib)")
+    used = set()  # tensor keys decoded so far: each at most once
+    decoded_values = {name: decode(node, tensors, device, used) for name, node in values.items()
+                      if isinstance(name, str)}
+    entries = {entry["id"]: entry for entry in summary["tests"]}
     points = {test["question"]: 0.0 for test in tests}
     failures = []
     with _LOCK:
@@ -120,15 +125,14 @@ def score(tests: list[dict], summary: dict, plan_tensors: dict, tree: dict, tens
                     raise GradingError(f"test {test['id']} is not in the plan: rebuild")
                 answered = calls.get(test["id"])
                 cursor = _Cursor(entry["calls"], answered if isinstance(answered, list) else None,
-                                 plan_tensors, tensors, device)
+                                 plan_tensors, tensors, device, used)
                 kwargs = {}
                 for name in test["params"]:
                     if entry["kinds"].get(name) == "function":
                         kwargs[name] = _stub(name, cursor) if functions.get(name) == "function" \
                             else None
-                    else:
-                        kwargs[name] = decode(values[name], tensors, device) \
-                            if name in values else None
+                    else:  # a plain value (a prediction, a choice): the same object each time
+                        kwargs[name] = decoded_values.get(name)
                 seed_tests()
                 try:
                     test["func"](**kwargs)

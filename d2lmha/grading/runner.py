@@ -59,11 +59,30 @@ def otter_stub() -> types.ModuleType:
 
 
 def _shell():
+    """An IPython shell with no kernel and no screen, for a notebook's cells.
+
+    ``%matplotlib inline`` and ``exit()`` work as in a kernel (they need a GUI hook and an
+    exit hook that a bare shell lacks); ``input()`` gets an empty line; files a cell writes
+    into the working folder (``%%writefile helper.py``) can be imported.
+    """
     from IPython.core.interactiveshell import InteractiveShell
     from traitlets.config import Config
+
+    class Shell(InteractiveShell):
+        def enable_gui(self, gui=None):
+            pass
+
+        def ask_exit(self):
+            pass
+
     config = Config()
     config.HistoryManager.enabled = False
-    return InteractiveShell.instance(config=config)
+    config.InteractiveShell.colors = "nocolor"  # plain tracebacks in the log
+    shell = Shell.instance(config=config)
+    shell.user_ns["input"] = lambda prompt="": ""
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    return shell
 
 
 def code_cells(notebook: Path) -> list[str]:
@@ -259,11 +278,12 @@ def supervise(notebook: Path, plan_path: Path, out_file: Path, timeout: float,
     stall = cell_timeout
     state = {"skip_cells": [], "skip_calls": {}, "notes": []}
     notes = state["notes"]
-    for _ in range(tries):
+    for attempt in range(tries):
         (work / "state.json").write_text(json.dumps(state))
         progress = work / "progress"
         progress.write_text("start")
-        with open(work / "cells.log", "wb") as log:
+        with open(work / f"run{attempt + 1}.log", "wb") as log:  # a file each: a run that
+            # filled its file to the size limit does not make the next one's prints fail
             proc = subprocess.Popen([sys.executable, __file__, "_inner",
                                      str(notebook), str(plan_path), str(work)],
                                     stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
@@ -275,7 +295,7 @@ def supervise(notebook: Path, plan_path: Path, out_file: Path, timeout: float,
                     where, since = now_at, time.monotonic()
                 if time.monotonic() > deadline:
                     why = f"ran past the time limit of {timeout:g} s"
-                elif time.monotonic() - since > stall:
+                elif where.startswith(("cell", "call")) and time.monotonic() - since > stall:
                     why = f"ran longer than {stall:g} s"
                 if why:
                     proc.kill()
@@ -305,8 +325,13 @@ def supervise(notebook: Path, plan_path: Path, out_file: Path, timeout: float,
         header = json.dumps({"__metadata__": {"tree": json.dumps(tree)}}).encode()
         header += b" " * (-len(header) % 8)
         Path(out_file).write_bytes(len(header).to_bytes(8, "little") + header)
-    with open(work / "cells.log", "rb") as log:
-        sys.stdout.buffer.write(log.read(log_bytes))
+    for attempt, path in enumerate(sorted(work.glob("run*.log"))):
+        header = f"--- run {attempt + 1} (skipping: {', '.join(notes[:attempt]) or 'nothing'})\n"
+        sys.stdout.buffer.write(header.encode()[:log_bytes])
+        with open(path, "rb") as log:
+            written = log.read(max(0, log_bytes - len(header)))
+        sys.stdout.buffer.write(written)
+        log_bytes -= len(header) + len(written)
     return 0
 
 

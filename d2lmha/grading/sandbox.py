@@ -8,7 +8,7 @@ folder), the other submissions, the grades, or the instructor's home and environ
 (``--clearenv``). It has no network (its own network namespace: even the host's loopback is
 out of reach), its own PID namespace (everything it starts dies with it, and it cannot see or
 signal the grader), and an unprivileged uid: when the grader runs as root, each sandbox slot
-gets a uid of its own (60000 + slot) with every capability dropped; otherwise bubblewrap's
+gets a uid of its own (:func:`slot_uid`) with every capability dropped; otherwise bubblewrap's
 user namespace maps the instructor's uid to ``nobody``. ``prlimit`` caps the address space of
 each process (``memory``), the number of processes of the sandbox's uid, the size of any
 file it writes (so the 1 MiB of output that comes back and the answers are bounded) and CPU
@@ -26,10 +26,21 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Limits", "SandboxUnavailable", "sandbox_problem", "run_sandboxed", "BWRAP"]
+__all__ = ["Limits", "SandboxUnavailable", "sandbox_problem", "run_sandboxed", "slot_uid",
+           "BWRAP"]
 
 BWRAP = "bwrap"
 UID_BASE = 60000
+MAX_SLOTS = 64
+
+
+def slot_uid(slot: int) -> int:
+    """The uid of sandbox slot ``slot`` of this grading process (when grading as root).
+
+    Distinct per grading process as well as per slot, so two gradings on one machine do
+    not share a uid, and so neither its process limit nor its files.
+    """
+    return UID_BASE + (os.getpid() % 500) * MAX_SLOTS + slot
 
 
 class SandboxUnavailable(RuntimeError):
@@ -70,8 +81,8 @@ def _package_dir() -> Path:
     return Path(__file__).resolve().parents[1]
 
 
-def _mounts() -> list[str]:
-    """Read-only binds: the system, this Python, its environment, and the d2lmha package."""
+def _system() -> list[str]:
+    """Read-only binds of the system: ``/usr``, ``/etc`` and the ``/lib``-style links."""
     args = ["--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc"]
     for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
         path = Path("/") / name
@@ -79,6 +90,15 @@ def _mounts() -> list[str]:
             args += ["--symlink", os.readlink(path), str(path)]
         elif path.is_dir():
             args += ["--ro-bind", str(path), str(path)]
+    return args
+
+
+def _python() -> list[str]:
+    """Read-only binds of this Python, its environment and the d2lmha package (and a GPU).
+
+    Made after the scratch ``/tmp``, so a package that lives under ``/tmp`` stays visible.
+    """
+    args = []
     seen = {Path("/usr")}
     for path in (Path(sys.base_prefix), Path(sys.prefix), _package_dir()):
         path = path.resolve()
@@ -112,16 +132,17 @@ def _command(job: Path, plan: Path, limits: Limits, slot: int) -> list[str]:
         return _prlimit(limits, _nproc(limits, False)) + _runner(
             job / "submission.ipynb", plan, job / "answers", limits)
     as_root = os.geteuid() == 0
-    uid = UID_BASE + slot if as_root else 65534
+    uid = slot_uid(slot) if as_root else 65534
     cmd = [BWRAP, "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
            "--unshare-cgroup-try", "--die-with-parent", "--new-session",
            "--hostname", "sandbox"]
     if not as_root:
         cmd += ["--unshare-user", "--disable-userns", "--uid", str(uid), "--gid", str(uid)]
-    cmd += _mounts()
+    cmd += _system()
     cmd += ["--proc", "/proc", "--dev", "/dev",
-            "--perms", "1777", "--size", str(limits.scratch), "--tmpfs", "/tmp",
-            "--perms", "0755", "--dir", "/in", "--perms", "0755", "--dir", "/out",
+            "--perms", "1777", "--size", str(limits.scratch), "--tmpfs", "/tmp"]
+    cmd += _python()
+    cmd += ["--perms", "0755", "--dir", "/in", "--perms", "0755", "--dir", "/out",
             "--ro-bind", str(job / "submission.ipynb"), "/in/submission.ipynb",
             "--ro-bind", str(plan), "/in/plan.dill",
             "--bind", str(job / "answers"), "/out/answers",
@@ -139,6 +160,9 @@ def _command(job: Path, plan: Path, limits: Limits, slot: int) -> list[str]:
         cmd += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
         inside += ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
                    "--inh-caps=-all", "--bounding-set=-all", "--"]
+        # A second, unprivileged bwrap that only forbids new user namespaces (the first
+        # cannot: it has no user namespace of its own, so that it can change uid).
+        inside += [BWRAP, "--unshare-user", "--disable-userns", "--dev-bind", "/", "/", "--"]
     inside += _prlimit(limits, _nproc(limits, as_root))
     inside += _runner("/in/submission.ipynb", "/in/plan.dill", "/out/answers", limits)
     return cmd + ["--"] + inside
@@ -207,7 +231,7 @@ def run_sandboxed(notebook_bytes: bytes, plan: Path, job: Path, limits: Limits,
     answers, log = job / "answers", job / "log.txt"
     answers.write_bytes(b"")
     if os.geteuid() == 0 and limits.isolated:
-        os.chown(answers, UID_BASE + slot, UID_BASE + slot)
+        os.chown(answers, slot_uid(slot), slot_uid(slot))
     env = None if limits.isolated else {"PATH": os.environ.get("PATH", ""), "HOME": str(job),
                                         "TMPDIR": str(job), "MPLBACKEND": "Agg",
                                         "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1",

@@ -135,13 +135,16 @@ def tensor_leaves(value) -> list:
     return []
 
 
-def decode(node, tensors: dict, device: torch.device | None = None, _state=None):
+def decode(node, tensors: dict, device: torch.device | None = None, used: set | None = None):
     """Build the value a node describes, checking it on the way.
 
     Args:
         node: a JSON node from the sandbox (untrusted).
         tensors: ``{key: tensor}`` read from the same container.
         device: where ``cuda`` tensors go (``d2lmha.try_gpu()``); CPU tensors stay on the CPU.
+        used: the tensor keys already decoded from this container (updated). A key may be
+            decoded once only, so a small header cannot make the grader copy one large
+            tensor many times: what is decoded never exceeds the file's size.
 
     Returns:
         ``None``, ``bool``, ``int``, ``float``, ``str``, tensors, NumPy arrays, lists,
@@ -149,9 +152,19 @@ def decode(node, tensors: dict, device: torch.device | None = None, _state=None)
         cross (callables, modules, other types).
 
     Raises:
-        WireError: a malformed node, an unknown tensor key, too deep or too many nodes.
+        WireError: a malformed node, an unknown or reused tensor key, too deep or too many
+            nodes, a number out of range.
     """
-    state = _state if _state is not None else {"nodes": 0, "depth": 0}
+    state = {"nodes": 0, "depth": 0, "used": set() if used is None else used}
+    try:
+        return _decode(node, tensors, device, state)
+    except WireError:
+        raise
+    except (ValueError, TypeError, OverflowError, RecursionError) as error:
+        raise WireError(f"malformed value ({type(error).__name__})") from None
+
+
+def _decode(node, tensors: dict, device, state):
     state["nodes"] += 1
     if state["nodes"] > MAX_NODES:
         raise WireError("too many values")
@@ -181,9 +194,13 @@ def decode(node, tensors: dict, device: torch.device | None = None, _state=None)
             raise WireError("malformed float")
         return float(value)
     if kind in ("tensor", "ndarray"):
-        tensor = tensors.get(node.get("k")) if isinstance(node.get("k"), str) else None
+        key = node.get("k")
+        tensor = tensors.get(key) if isinstance(key, str) else None
         if tensor is None:
-            raise WireError(f"unknown tensor {str(node.get('k'))[:20]!r}")
+            raise WireError(f"unknown tensor {str(key)[:20]!r}")
+        if key in state["used"]:
+            raise WireError("a tensor is referenced twice")
+        state["used"].add(key)
         if kind == "ndarray":
             return tensor.numpy().copy()
         want_cuda = node.get("device") == "cuda" and device is not None and device.type == "cuda"
@@ -199,13 +216,13 @@ def decode(node, tensors: dict, device: torch.device | None = None, _state=None)
             if kind == "dict":
                 if not all(isinstance(i, list) and len(i) == 2 for i in items):
                     raise WireError("malformed dict")
-                pairs = [(decode(k, tensors, device, state), decode(v, tensors, device, state))
+                pairs = [(_decode(k, tensors, device, state), _decode(v, tensors, device, state))
                          for k, v in items]
                 try:
                     return dict(pairs)
                 except TypeError:
                     raise WireError("a dict key that is not hashable") from None
-            values = [decode(i, tensors, device, state) for i in items]
+            values = [_decode(i, tensors, device, state) for i in items]
             return values if kind == "list" else tuple(values)
         finally:
             state["depth"] -= 1
