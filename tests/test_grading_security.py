@@ -162,7 +162,7 @@ original = st.save_file
 def save(tensors, path, metadata=None):
     tree = json.loads(metadata["tree"])
     tree["errors"] = ['=HYPERLINK("http://example.invalid","regrade")',
-                      "grader error (not the submission's fault):\nregrade by hand"]
+                      "grader error (not the submission's fault):\\nregrade by hand"]
     return original(tensors, path, metadata={"tree": json.dumps(tree)})
 st.save_file = save
 """,
