@@ -98,7 +98,7 @@ def run(argv=None) -> dict:
     reference = per["otter run (reference), 1 job"]
     rows = []
     for name, values in per.items():
-        ratios = [v / r for v, r in zip(values, reference)]
+        ratios = [v / r for v, r in zip(values, reference, strict=True)]
         rows.append({"grader": name, **{f"s/submission {k}": v for k, v in _spread(values).items()},
                      "ratio to otter run (median)": statistics.median(ratios)})
     table = pd.DataFrame(rows)

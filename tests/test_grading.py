@@ -213,3 +213,15 @@ def test_unsafe_mode_grades_the_same_without_the_sandbox(regraded):
     first, _, unsafe = regraded
     columns = ["score", "01/q1", "01/q2", "01/q3", "01/q4"]
     pd.testing.assert_frame_equal(first[columns], unsafe[columns])
+
+
+def test_without_bubblewrap_nothing_is_graded_and_the_risk_is_named(tmp_path, monkeypatch, capsys):
+    from d2lmha.grading import sandbox
+    from d2lmha.grading.__main__ import main
+    (tmp_path / "01_x.ipynb").write_text(nbformat.writes(nbformat.v4.new_notebook()))
+    monkeypatch.setattr(sandbox, "BWRAP", "bwrap-that-is-not-installed")
+    with pytest.raises(grading.SandboxUnavailable, match="forge scores"):
+        grading.grade(tmp_path, out=tmp_path / "g.csv")
+    assert not (tmp_path / "g.csv").exists()
+    assert main(["grade", str(tmp_path), "--out", str(tmp_path / "g.csv")]) == 2
+    assert "bubblewrap (bwrap) is not installed" in capsys.readouterr().err

@@ -26,11 +26,11 @@ SECRET = "d2lmha-instructor-secret-91c2"
 
 
 def attacks(paths):
-    """``{name: code of the extra cell}``; ``paths`` are the host's paths an attacker would aim at."""
+    """``{name: code of the extra cell}``; ``paths``: host paths an attacker would aim at."""
     p = {k: repr(str(v)) for k, v in paths.items()}
     return {
         # Otter's in-kernel tests are the usual hole: patch them, and torch's asserts too.
-        "patch_tests": f"""
+        "patch_tests": """
 import sys, builtins, torch, torch.testing
 sys.modules.pop("otter", None)
 try:
@@ -39,9 +39,9 @@ try:
     et.test_case.call_func = lambda self, env: None
     patched = "otter patched"
 except Exception as e:
-    patched = f"otter: {{e!r}}"
+    patched = f"otter: {e!r}"
 torch.testing.assert_close = lambda *a, **k: None
-builtins.AssertionError = type("Never", (Exception,), {{}})
+builtins.AssertionError = type("Never", (Exception,), {})
 class Anything:
     def __eq__(self, other): return True
     def __getattr__(self, name): return self
@@ -131,8 +131,9 @@ print("ATTACK detached: started")
         # Kill the grader: the parent, every process in sight, and a search by name.
         "kill_grader": """
 import os, signal
-print("ATTACK kill_grader: pids visible", sorted(int(p) for p in os.listdir("/proc") if p.isdigit()), flush=True)
-for pid in (int(p) for p in os.listdir("/proc") if p.isdigit()):
+pids = sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
+print("ATTACK kill_grader: pids visible", pids, flush=True)
+for pid in pids:
     try:
         cmd = open(f"/proc/{pid}/cmdline", "rb").read()
         if b"pytest" in cmd or b"grading" in cmd:

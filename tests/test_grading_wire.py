@@ -21,7 +21,8 @@ def round_trip(value, tmp_path):
 
 
 def test_values_come_back_as_they_were(tmp_path):
-    value = {"scores": torch.randn(2, 3, dtype=torch.float64), "mask": torch.ones(2, dtype=torch.bool),
+    value = {"scores": torch.randn(2, 3, dtype=torch.float64),
+             "mask": torch.ones(2, dtype=torch.bool),
              3: (1, 2.5, math.inf, None, "text", True), "array": np.arange(4, dtype=np.int32),
              "empty": torch.zeros(0, 5), "kinds": [torch.float16, torch.device("cpu")]}
     back = round_trip(value, tmp_path)
@@ -66,8 +67,9 @@ def test_exceptions_replay_as_builtin_classes():
     class Custom(ValueError):
         pass
 
-    for error, expected in ((Custom("x"), ValueError), (torch.cuda.OutOfMemoryError("y"), RuntimeError),
-                            (SystemExit(0), Exception), (KeyError("k"), KeyError)):
+    cases = ((Custom("x"), ValueError), (torch.cuda.OutOfMemoryError("y"), RuntimeError),
+             (SystemExit(0), Exception), (KeyError("k"), KeyError))
+    for error, expected in cases:
         node = wire.exception_node(error)
         with pytest.raises(expected):
             wire.raise_from_node(node)

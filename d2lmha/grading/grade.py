@@ -108,7 +108,8 @@ def _reported(tree) -> str:
     if not isinstance(notes, list):
         return "(malformed report)" if notes is not None else ""
     notes = [" ".join(str(note).split())[:300] for note in notes[:MAX_NOTES]]
-    more = f"; ... {len(tree['errors']) - MAX_NOTES} more" if len(tree["errors"]) > MAX_NOTES else ""
+    extra = len(tree["errors"]) - MAX_NOTES
+    more = f"; ... {extra} more" if extra > 0 else ""
     return "; ".join(dict.fromkeys(notes)) + more
 
 

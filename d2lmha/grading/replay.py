@@ -36,7 +36,8 @@ class _Cursor:
     def __init__(self, expected: list, answered: list | None, plan_tensors, tensors, device,
                  used: set):
         self.expected, self.answered, self.index = expected, answered, 0
-        self.plan_tensors, self.tensors, self.device, self.used = plan_tensors, tensors, device, used
+        self.plan_tensors, self.tensors = plan_tensors, tensors
+        self.device, self.used = device, used
 
     def call(self, name, args, kwargs):
         i = self.index
@@ -69,7 +70,7 @@ def _replay_mutation(args, kwargs, changed):
     if len(ours) != len(theirs):
         raise WireError("the record of changed inputs does not match the inputs")
     with torch.no_grad():
-        for mine, new in zip(ours, theirs):
+        for mine, new in zip(ours, theirs, strict=True):
             if mine.shape != new.shape:
                 raise AssertionError("your function changed the shape of an input in place")
             mine.copy_(new.to(mine.device, mine.dtype))

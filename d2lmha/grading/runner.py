@@ -235,7 +235,7 @@ def _answer(namespace, plan, skip_calls, progress: Path):
                 leaves = tensor_leaves((args, kwargs))
                 changed = len(leaves) != len(pristine) or any(
                     a.shape != b.shape or a.dtype != b.dtype or not torch.equal(a, b.to(a.device))
-                    for a, b in zip(leaves, pristine))
+                    for a, b in zip(leaves, pristine, strict=True))
             except Exception:  # noqa: BLE001 - inputs left in a state torch cannot compare
                 changed = True
             results.append({"result": node,

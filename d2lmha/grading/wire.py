@@ -9,7 +9,8 @@ code execution or a silent wrong value.
 
 Node kinds (``{"t": kind, ...}``): ``none``, ``bool``, ``int``, ``float`` (``nan``/``inf`` as
 strings), ``str``, ``tensor`` (a key into the tensors and a device type), ``ndarray``,
-``list``, ``tuple``, ``dict`` (key and value nodes), ``dtype``, ``device`` (its type), ``module`` (class name and its
+``list``, ``tuple``, ``dict`` (key and value nodes), ``dtype``, ``device`` (its type),
+``module`` (class name and its
 ``state_dict``; encoded for comparing inputs, never decoded), ``callable`` (a name only),
 ``raise`` (an exception's builtin class name and message) and ``unsupported`` (a type name).
 """
@@ -72,7 +73,8 @@ def encode(value, tensors: dict) -> dict:
     except Exception as error:  # noqa: BLE001 - any failure is the value's, not ours
         for key in list(tensors)[added:]:
             del tensors[key]
-        return {"t": "unsupported", "type": f"value that cannot be encoded ({type(error).__name__})"}
+        why = f"value that cannot be encoded ({type(error).__name__})"
+        return {"t": "unsupported", "type": why}
 
 
 def _encode(value, tensors: dict, _depth: int) -> dict:
