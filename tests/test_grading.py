@@ -104,8 +104,9 @@ def graded(tmp_path_factory):
                         out=tmp_path_factory.mktemp("out") / "g.csv")
     text = {column: str for column in ("set", "error", "warning", "reported", "failed")}
     table = pd.read_csv(csv, dtype=text).fillna({column: "" for column in text})
-    return {"table": table.set_index("submission"), "names": names,
-            "folder": folder, "before": before, "columns": list(table.columns)}
+    return {"table": table.set_index("submission"), "names": names, "folder": folder,
+            "before": before, "columns": list(table.columns),
+            "full": sum(build("01").possible.values())}
 
 
 def row(graded, role):
@@ -120,13 +121,13 @@ def test_csv_has_one_row_per_submission_and_the_columns(graded):
 
 def test_solution_scores_full_marks(graded):
     solution = row(graded, "solution")
-    assert solution["possible"] == 16 and solution["score"] == solution["possible"]
+    assert solution["possible"] == graded["full"] and solution["score"] == graded["full"]
     assert solution["error"] == ""
 
 
 def test_blank_scores_zero(graded):
     blank = row(graded, "blank")
-    assert blank["set"] == "01" and blank["possible"] == 16
+    assert blank["set"] == "01" and blank["possible"] == graded["full"]
     assert blank["score"] == 0 and blank["error"] == ""
     assert "q1 - 1: AssertionError: scaled_scores returned NoneType" in blank["failed"]
 
@@ -147,18 +148,19 @@ def test_raising_submission_keeps_its_other_points(graded):
 def test_a_looping_cell_costs_only_itself(graded):
     # The cell that never ends is stopped at the cell time limit and skipped; the rest runs.
     loops = row(graded, "loops")
-    assert loops["score"] == 16, loops.to_dict()
+    assert loops["score"] == graded["full"], loops.to_dict()
     assert "code cell 2 ran longer than 10 s; skipped" in loops["reported"]
 
 
 def test_answers_before_an_exit_still_count(graded):
     exits = row(graded, "exits")
-    assert exits["score"] == 16
+    assert exits["score"] == graded["full"]
     assert "ended the process (exit status 0); skipped" in exits["reported"]
 
 
 def test_another_kernelspec_is_graded_the_same(graded):
-    assert row(graded, "kernel")["score"] == 16 and row(graded, "kernel")["error"] == ""
+    kernel = row(graded, "kernel")
+    assert kernel["score"] == graded["full"] and kernel["error"] == ""
 
 
 def test_broken_submissions_get_a_row(graded):

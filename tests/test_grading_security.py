@@ -302,6 +302,7 @@ def attacked(tmp_path_factory):
     logs = {name: (out.with_suffix(".logs") / f"{name}.log").read_bytes()
             for name in table.index if (out.with_suffix(".logs") / f"{name}.log").exists()}
     return {"table": table, "names": names, "before": before, "after": snapshot(*watched),
+            "full": sum(built.possible.values()),
             "canary": canary, "connections": connections, "logs": logs, "csv": csv,
             "seconds": seconds, "leftover": leftover_processes()}
 
@@ -319,13 +320,14 @@ def test_one_row_per_submission(attacked):
     "root", "victim", "csv", "build", "canary", "folder", "port")})))
 def test_attack_scores_zero(attacked, name):
     row = attacked["table"].loc[attacked["names"][name]]
-    assert float(row["score"]) == 0 and row["possible"] == "16.0" and row["set"] == "01", \
+    assert float(row["score"]) == 0 and float(row["possible"]) == attacked["full"] \
+        and row["set"] == "01", \
         row.to_dict()
 
 
 def test_victim_keeps_full_marks_and_its_bytes(attacked):
     victim = attacked["table"].loc["01_victim.ipynb"]
-    assert float(victim["score"]) == 16 and victim["error"] == "", victim.to_dict()
+    assert float(victim["score"]) == attacked["full"] and victim["error"] == "", victim.to_dict()
     assert attacked["after"] == attacked["before"], "a file outside the sandboxes changed"
 
 

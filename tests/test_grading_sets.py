@@ -8,6 +8,7 @@ one that loops forever, unreadable files) and the student notebooks' freshness a
 ``test_grading.py``.
 """
 import copy
+import importlib
 
 import nbformat
 import pandas as pd
@@ -15,39 +16,19 @@ import pytest
 
 from d2lmha import grading
 
-# {set: {question: (function the learner writes, text in the solution, plausible mistake)}}
-MISTAKES = {
-    "02": {"q3": ("multihead_loop", "/ math.sqrt(d_k)", "/ math.sqrt(num_hiddens)")},
-    "03": {
-        # i instead of 2i in the frequencies
-        "q1": ("sinusoidal_matrix",
-               "torch.arange(0, num_hiddens, 2, dtype=torch.float64) / num_hiddens",
-               "torch.arange(0, num_hiddens // 2, dtype=torch.float64) / num_hiddens"),
-        # the rotation taken backwards
-        "q2": ("offset_matrix", "[[math.cos(b), math.sin(b)], [-math.sin(b), math.cos(b)]]",
-               "[[math.cos(b), -math.sin(b)], [math.sin(b), math.cos(b)]]"),
-        # the output compared without permuting it
-        "q3": ("is_permutation_equivariant", "f(X)[:, perm]", "f(X)"),
-        # half-split pairs where the exercise asks for interleaved ones
-        "q4": ("rope_rotate", "x_even, x_odd = x[..., 0::2], x[..., 1::2]",
-               "x_even, x_odd = x[..., : d // 2], x[..., d // 2:]"),
-    },
-    # d2l's (batch·heads, q, k) unfolded as if heads came first: right shape, wrong rows
-    "04": {"q1": ("unfold_heads",
-                  "return weights.reshape(-1, num_heads, weights.shape[-2], weights.shape[-1])",
-                  "return weights.reshape(num_heads, -1, *weights.shape[-2:]).transpose(0, 1)")},
-    # |mean gradient| instead of mean |gradient|: signs cancel
-    "05": {"q2": ("importance_from_gradients", "scores = gradients.abs().mean(dim=0)",
-                  "scores = gradients.mean(dim=0).abs()")},
-}
+# Each set's planned mistakes live in tests/mistakes_NN.py: MISTAKES = {question: (text that
+# finds the answer cell, e.g. "def f(" or "prediction =", text in the solution, plausible
+# mistake)}. Every set has one.
+MISTAKES = {key: importlib.import_module(f"mistakes_{key}").MISTAKES
+            for key in grading.exercise_sets() if key != "01"}
 # Set 01 is graded in test_grading.py, with more kinds of submissions.
 SETS = {key: master for key, master in grading.exercise_sets().items() if key != "01"}
 
 
 def make_mistakes(nb, mistakes):
-    for function, right, wrong in mistakes.values():
-        (cell,) = [c for c in nb.cells if c.cell_type == "code" and f"def {function}(" in c.source]
-        assert right in cell.source, f"{function}: the solution no longer contains {right!r}"
+    for marker, right, wrong in mistakes.values():
+        (cell,) = [c for c in nb.cells if c.cell_type == "code" and marker in c.source]
+        assert right in cell.source, f"{marker}: the solution no longer contains {right!r}"
         cell.source = cell.source.replace(right, wrong)
     return nb
 

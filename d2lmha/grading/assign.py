@@ -179,10 +179,17 @@ def assign(set_ids=None, solutions: Path = ROOT / "solutions",
 
 
 def _execute(path: Path) -> None:
-    """Execute a notebook in place, in its own folder (nbclient, a kernel of this env)."""
+    """Execute a notebook in place, in its own folder (nbclient, a kernel of this env).
+
+    The outputs of the ``grader.check`` cells are then cleared: on blank answers they are
+    all failures, which a learner opening the notebook should not see before starting.
+    """
     import nbformat
     from nbclient import NotebookClient
     nb = nbformat.read(path, as_version=4)
     NotebookClient(nb, timeout=600, kernel_name="python3",
                    resources={"metadata": {"path": str(path.parent)}}).execute()
+    for cell in nb.cells:
+        if cell.cell_type == "code" and cell.source.lstrip().startswith("grader.check"):
+            cell.outputs, cell.execution_count = [], None
     nbformat.write(nb, path)
