@@ -1,5 +1,11 @@
 """Planned mistakes of exercise set 02: see test_grading_sets.py."""
 MISTAKES = {
-    # √num_hiddens where each head's scores need √d_k
-    "q3": ("def multihead_loop(", "/ math.sqrt(d_k)", "/ math.sqrt(num_hiddens)"),
+    # (c) counted as a square layer: the key and value widths ignored
+    "q1": ("predicted_parameters =", "(96 + 32 + 64 + 96) * 96 + 4 * 96)", "4 * 96 * 96 + 4 * 96)"),
+    # heads taken as the outer axis of the fold: row i·batch + b instead of b·heads + i
+    "q2": ("head_row =", "head_row = 6", "head_row = 7"),
+    # "another head's values" chosen: it also leaves the weights and the 1-head output right
+    "q3": ("diagnosis =", 'diagnosis = "C"', 'diagnosis = "E"'),
+    # √d_v where the scores need √d_k (the two are equal in the chapter)
+    "q4": ("def multihead_attention_dv(", "/ math.sqrt(d_k)", "/ math.sqrt(d_v)"),
 }

@@ -1,6 +1,13 @@
 """Planned mistakes of exercise set 05: see test_grading_sets.py."""
 MISTAKES = {
-    # |mean gradient| instead of mean |gradient|: signs cancel
-    "q2": ("def importance_from_gradients(", "scores = gradients.abs().mean(dim=0)",
-           "scores = gradients.mean(dim=0).abs()"),
+    # a gate indexed for the [heads] case only: a [batch, heads] gate no longer broadcasts
+    "q1": ("def gated_output(", "gate[:, :, None, None]", "head_mask[:, None, None]"),
+    # W_o's weight written [in_features, out_features], as the Linear's arguments read
+    "q2": ("pruned_prediction =", '"W_o": (64, 40)', '"W_o": (40, 64)'),
+    # the bug taken for one norm of the whole matrix; the fix itself is right
+    "q3": ("diagnosis =", 'diagnosis = "B"', 'diagnosis = "C"'),
+    # the most negative loss change taken as the least important head: no absolute value
+    "q4": ("least_by_ablation =", "int(change.abs().argmin())", "int(change.argmin())"),
+    # off by one: a layer may lose its last head
+    "q5": ("def prune_keeping_one(", "if left[layer] > 1:", "if left[layer] > 0:"),
 }

@@ -1,0 +1,11 @@
+"""Planned mistakes of exercise set 01: see test_grading_sets.py (set 01 is graded in test_grading.py)."""
+MISTAKES = {
+    # multiplies by the temperature instead of dividing: right only at temperature 1
+    "q1": ("def scaled_scores(", "/ math.sqrt(d) / temperature", "/ math.sqrt(d) * temperature"),
+    # predicts √d = 8, the typical size of the score, instead of its variance d = 64
+    "q2": ("variance_unscaled =", "variance_unscaled = 64.0", "variance_unscaled = 8.0"),
+    # the layer without √d taken for the right one: its zeros are in the right places
+    "q3": ("diagnosis =", '"Q": "A"', '"Q": "D"'),
+    # the window off by one: w + 1 keys per query
+    "q4": ("def sliding_window_attention(", "(j > i - window)", "(j >= i - window)"),
+}
