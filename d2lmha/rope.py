@@ -4,9 +4,10 @@ Pairs convention: **interleaved**, as in the paper. Features ``(2i, 2i+1)`` form
 and are rotated, as the point ``(x[2i], x[2i+1])`` of a plane, by the angle ``m·θ_i`` at
 position ``m``, with ``θ_i = base^(-2i/d)``: the same frequencies, and the same column
 pairs, as the sinusoidal encoding's ``(sin, cos)`` columns in
-:func:`~d2lmha.sinusoidal_encoding`. GPT-NeoX and LLaMA (and Hugging Face's
-``rotate_half``) pair feature ``i`` with ``i + d/2`` instead ("half-split"); the two agree
-after permuting the features (the tests check it against transformers' LLaMA code).
+:func:`~d2lmha.sinusoidal_encoding`. Meta's reference LLaMA code pairs neighbours too
+(``view_as_complex``); GPT-NeoX and Hugging Face's ``rotate_half`` (its LLaMA port included)
+pair feature ``i`` with ``i + d/2`` instead ("half-split"). The two agree after permuting
+the features (the tests check it against transformers' LLaMA code).
 
 Source: Su et al. (2021), "RoFormer: Enhanced Transformer with Rotary Position
 Embedding", section 3.4, eq. (34); d2l has no section on it.

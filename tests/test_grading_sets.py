@@ -1,11 +1,11 @@
-"""Exercise sets 02 onwards grade right, graded the way ``make grade`` grades a folder.
+"""Every exercise set grades right, graded the way ``make grade`` grades a folder.
 
 For each set: the solution scores full marks, the blank student notebook scores zero, and a
 submission with plausible mistakes scores partial credit strictly between — each mistaken
 question loses some but not all of its points, every other question keeps full marks. All
 submissions are graded in one ``grade`` call. Set 01's extra cases (a submission that raises,
 one that loops forever, unreadable files) and the student notebooks' freshness are in
-``test_grading.py``.
+``test_grading.py``; hostile submissions in ``test_grading_security.py``.
 """
 import copy
 import importlib
@@ -19,10 +19,8 @@ from d2lmha import grading
 # Each set's planned mistakes live in tests/mistakes_NN.py: MISTAKES = {question: (text that
 # finds the answer cell, e.g. "def f(" or "prediction =", text in the solution, plausible
 # mistake)}. Every set has one.
-MISTAKES = {key: importlib.import_module(f"mistakes_{key}").MISTAKES
-            for key in grading.exercise_sets() if key != "01"}
-# Set 01 is graded in test_grading.py, with more kinds of submissions.
-SETS = {key: master for key, master in grading.exercise_sets().items() if key != "01"}
+SETS = grading.exercise_sets()
+MISTAKES = {key: importlib.import_module(f"mistakes_{key}").MISTAKES for key in SETS}
 
 
 def make_mistakes(nb, mistakes):
@@ -66,7 +64,7 @@ def test_every_set_has_a_planned_mistake():
 @pytest.mark.parametrize("key", sorted(SETS))
 def test_solution_scores_full_marks(graded, key):
     row, per_question, possible = scores(graded, key, "solution")
-    assert len(possible) >= 3 and per_question == possible
+    assert len(possible) >= 4 and per_question == possible
     assert row["score"] == row["possible"]
 
 
@@ -79,6 +77,7 @@ def test_blank_scores_zero(graded, key):
 @pytest.mark.parametrize("key", sorted(SETS))
 def test_plausible_mistakes_get_partial_credit(graded, key):
     row, per_question, possible = scores(graded, key, "wrong")
+    assert sorted(MISTAKES[key]) == sorted(possible), f"set {key}: a planned mistake per question"
     assert 0 < row["score"] < row["possible"]
     for question, points in per_question.items():
         if question in MISTAKES[key]:

@@ -153,8 +153,8 @@ def assign(set_ids=None, solutions: Path = ROOT / "solutions",
 
     Args:
         set_ids: set ids such as ``["01"]``; all sets when empty or None.
-        execute: run the student notebook top to bottom (blank answers) so it is stored
-            with outputs, as committed.
+        execute: check that the student notebook runs top to bottom with blank answers
+            (it is stored without outputs either way).
 
     Returns:
         The student notebooks written.
@@ -179,10 +179,16 @@ def assign(set_ids=None, solutions: Path = ROOT / "solutions",
 
 
 def _execute(path: Path) -> None:
-    """Execute a notebook in place, in its own folder (nbclient, a kernel of this env).
+    """Check that a notebook runs top to bottom (nbclient, a kernel of this env), then store
+    it without outputs.
 
-    The outputs of the ``grader.check`` cells are then cleared: on blank answers they are
-    all failures, which a learner opening the notebook should not see before starting.
+    A student notebook is stored blank: its ``grader.check`` cells would show failures
+    before the learner starts, and the check cell of a predict-then-check question would
+    show the answer before the learner predicts. (nbval runs these notebooks without
+    comparing outputs: see the repository's ``conftest.py``.)
+
+    Raises:
+        nbclient.exceptions.CellExecutionError: a cell raised.
     """
     import nbformat
     from nbclient import NotebookClient
@@ -190,6 +196,7 @@ def _execute(path: Path) -> None:
     NotebookClient(nb, timeout=600, kernel_name="python3",
                    resources={"metadata": {"path": str(path.parent)}}).execute()
     for cell in nb.cells:
-        if cell.cell_type == "code" and cell.source.lstrip().startswith("grader.check"):
+        cell.metadata.pop("execution", None)  # nbclient's timestamps
+        if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
     nbformat.write(nb, path)
