@@ -343,7 +343,8 @@ def _read(path: Path) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m d2lmha.grading.runner")
+    """The runner's command line (``capture``, ``answer``, ``_inner``: see the top); exit status."""
+    parser = argparse.ArgumentParser(prog="python d2lmha/grading/runner.py")
     commands = parser.add_subparsers(dest="command", required=True)
     p = commands.add_parser("capture")
     p.add_argument("notebook", type=Path)
