@@ -18,7 +18,6 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-
 from .._checks import check_positive_int
 from .assign import BUILD_DIR, ROOT, SET_PATTERN, Autograder, build, exercise_sets
 from .replay import GradingError, score
@@ -70,15 +69,14 @@ class _Set:
 
 
 def _grade_one(name: str, data: bytes, graded: _Set, limits: Limits, slot: int,
-               logs: Path | None) -> dict:
+               logs: Path) -> dict:
     ag = graded.autograder
     row = {"submission": name, "score": 0.0, "possible": sum(ag.possible.values()),
            "set": ag.set_id, **{f"{ag.set_id}/{q}": 0.0 for q in ag.possible}}
     with tempfile.TemporaryDirectory(prefix="d2lmha-grade-") as job:
         outcome = run_sandboxed(data, ag.plan, Path(job), limits, slot)
-        if logs is not None:
-            with open(outcome.log, "rb") as log:
-                (logs / f"{name}.log").write_bytes(log.read(1 << 20))
+        with open(outcome.log, "rb") as log:
+            (logs / f"{name}.log").write_bytes(log.read(1 << 20))
         try:
             tree, tensors = read_container(outcome.answers, limits.answers)
         except WireError as error:

@@ -17,6 +17,7 @@ import threading
 
 import torch
 
+from ..device import try_gpu
 from .cases import seed_tests
 from .wire import WireError, decode, encode, raise_from_node, same_inputs, tensor_leaves
 
@@ -105,7 +106,7 @@ def score(tests: list[dict], summary: dict, plan_tensors: dict, tree: dict, tens
     calls, values = tree.get("calls") or {}, tree.get("values") or {}
     if not all(isinstance(x, dict) for x in (functions, calls, values)):
         raise WireError("the answers are malformed")
-    device = torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+    device = try_gpu()
     if device.type == "cuda" and tree.get("device") == "cpu":
         raise GradingError("the grader has a GPU but the sandbox could not use it, so the "
                            "tests' GPU inputs ran on the CPU; grade on the CPU "

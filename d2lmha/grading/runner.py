@@ -154,7 +154,7 @@ def capture(autograder_notebook: Path, out_dir: Path) -> None:
             test["func"](**kwargs)
         except Exception as error:
             raise RuntimeError(f"the solution fails test {test['id']}: {error!r}") from error
-        plan.append({"id": test["id"], "calls": [(n, a, k) for n, a, k in calls]})
+        plan.append({"id": test["id"], "calls": calls})
         summary.append({"id": test["id"], "kinds": kinds, "calls": [
             {"fn": n, "inputs": encode((list(a), k), tensors)} for n, a, k in calls]})
     values = sorted({name for entry in summary for name, kind in entry["kinds"].items()
@@ -202,9 +202,10 @@ def _answer(namespace, plan, skip_calls, progress: Path):
     """Call the submission's functions on the plan's inputs; return ``(tree, tensors)``."""
     import torch
 
+    from d2lmha import try_gpu
     from d2lmha.grading.wire import encode, exception_node, tensor_leaves
     tensors = {}
-    device = torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+    device = try_gpu()
     functions = {}
     for test in plan["tests"]:
         for name, _, _ in test["calls"]:
