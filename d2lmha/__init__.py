@@ -4,6 +4,7 @@ Names follow d2l (Dive into Deep Learning) where d2l has the idea; shapes are wr
 ``[batch, heads, queries, keys]``.
 """
 from .attention import AdditiveAttention, DotProductAttention
+from .decoder import TransformerDecoder, TransformerDecoderBlock, to_torch_decoder_layer
 from .device import seed_everything, try_gpu
 from .encoder import (AddNorm, BERTEncoder, EncoderOutput, PositionWiseFFN,
                       TransformerEncoderBlock)
@@ -16,9 +17,10 @@ from .plotting import show_heatmaps
 from .positional import LearnedPositionalEncoding, PositionalEncoding, sinusoidal_encoding
 from .rope import RotaryEmbedding, rope_angles, rotary_embedding
 
-# Chapter 04 and 05 modules are used by module name: d2lmha.training.train(...),
+# Chapter 04, 05 and 06 modules are used by module name: d2lmha.training.train(...),
 # d2lmha.head_types.offset_score(...), d2lmha.importance.head_importance(...), d2lmha.paraphrases.load_paraphrases(), ...
-from . import head_types, importance, paraphrases, pruning, tasks, training, viewer  # noqa: E402
+from . import (head_types, importance, paraphrases, pruning, seq2seq, tasks,  # noqa: E402
+               training, viewer)
 
 __version__ = "0.1.0"
 
@@ -27,10 +29,11 @@ __all__ = [
     "valid_lens_mask", "causal_mask", "transpose_qkv", "transpose_output", "split_heads",
     "merge_heads", "check_heads", "PositionalEncoding", "LearnedPositionalEncoding",
     "sinusoidal_encoding", "show_heatmaps", "PositionWiseFFN", "AddNorm",
-    "TransformerEncoderBlock", "BERTEncoder", "EncoderOutput", "load_minilm", "tokenize",
+    "TransformerEncoderBlock", "BERTEncoder", "TransformerDecoderBlock",
+    "TransformerDecoder", "to_torch_decoder_layer", "EncoderOutput", "load_minilm", "tokenize",
     "mean_pool", "sentence_embeddings", "try_gpu", "seed_everything",
     "rotary_embedding", "rope_angles", "RotaryEmbedding",
     "importance", "pruning",
     "multihead_loop", "multihead_einsum", "to_torch_multihead",
-    "head_types", "tasks", "training", "viewer", "paraphrases",
+    "head_types", "tasks", "training", "viewer", "paraphrases", "seq2seq",
 ]

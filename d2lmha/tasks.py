@@ -16,7 +16,7 @@ import torch
 
 from ._checks import check_positive_int
 
-__all__ = ["LookupTask", "IGNORE_INDEX"]
+__all__ = ["LookupTask", "DateTask", "MONTHS", "IGNORE_INDEX"]
 
 IGNORE_INDEX = -100
 """Label of a position with no answer (a lookup falls off the sequence); it is the default
@@ -163,3 +163,152 @@ class LookupTask:
         X = torch.randint(self.vocab_size, (batch_size, self.seq_len), generator=generator)
         X = X.to(device) if device is not None else X
         return X, self.labels(X)
+
+
+MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
+          "September", "October", "November", "December")
+
+
+class DateTask:
+    """Rewrite a date written out, ``3 March 2021``, in ISO 8601 form, ``2021-03-03``.
+
+    An encoder–decoder task whose alignment can be read off the cross-attention: the
+    output is written year first and day last, the reverse of the input's order, and the
+    input's length varies (a day has 1 or 2 digits), so the source is padded and the
+    year sits at different positions in different sequences.
+
+    Tokens (one vocabulary for both sides, :attr:`tokens`): ``<pad>`` (id
+    :attr:`PAD` = 0), ``<bos>`` (1), ``<eos>`` (2), the digits ``0``..``9``, ``-`` and
+    the twelve month names, one token each. A source is the day's digits (no leading
+    zero), the month's token and the year's four digits: 6 or 7 tokens, padded to 7. A
+    target is ``y y y y - m m - d d <eos>`` (11 tokens); the decoder's input is the
+    target shifted right behind ``<bos>`` (teacher forcing).
+
+    Dates are drawn uniformly over years ``min_year..max_year``, months, and the days of
+    that month (leap years included). A fixed tenth of all dates (those with
+    ``(year·12 + month)·31 + day`` divisible by 10) is held out: ``split="test"`` draws
+    only those, ``split="train"`` never does, so test accuracy is on dates never seen.
+
+    Args:
+        min_year, max_year: range of years drawn, inclusive (4-digit years).
+
+    Attributes:
+        tokens: the vocabulary, a tuple of str. vocab_size: its length (25).
+        src_len: 7. tgt_len: 11 (10 characters and ``<eos>``).
+        PAD, BOS, EOS: ids 0, 1, 2.
+
+    Raises:
+        TypeError: a year is not an int. ValueError: years outside 1000..9999 or
+            ``min_year > max_year``.
+
+    Source: the date-format translation task of the Keras/Coursera "neural machine
+    translation with attention" exercise (Ng, Deep Learning Specialization, course 5) and
+    of d2l-style seq2seq chapters; the teacher-forcing set-up is d2l.ai section 10.7.
+    """
+
+    PAD, BOS, EOS = 0, 1, 2
+    src_len, tgt_len = 7, 11
+
+    def __init__(self, min_year: int = 1900, max_year: int = 2099):
+        check_positive_int("min_year", min_year, minimum=1000)
+        check_positive_int("max_year", max_year, minimum=1000)
+        if max_year > 9999 or min_year > max_year:
+            raise ValueError(f"min_year={min_year}, max_year={max_year}: expected "
+                             f"1000 <= min_year <= max_year <= 9999")
+        self.min_year, self.max_year = min_year, max_year
+        self.tokens = ("<pad>", "<bos>", "<eos>", *"0123456789", "-", *MONTHS)
+        self.vocab_size = len(self.tokens)
+        self._digit, self._dash, self._month = 3, 13, 14   # ids of "0", "-", "January"
+        days = torch.tensor([[31, 28 + (y % 4 == 0 and (y % 100 != 0 or y % 400 == 0)), 31,
+                              30, 31, 30, 31, 31, 30, 31, 30, 31]
+                             for y in range(min_year, max_year + 1)])
+        self._days_in_month = days                      # [years, 12]
+
+    def __repr__(self) -> str:
+        return f"DateTask(min_year={self.min_year}, max_year={self.max_year})"
+
+    def to_text(self, ids: torch.Tensor) -> list[str]:
+        """Token ids ``[batch, n]`` -> one string per row, up to ``<eos>``, without
+        ``<pad>``/``<bos>`` (month names stand alone, separated by spaces)."""
+        if not isinstance(ids, torch.Tensor) or ids.is_floating_point() or ids.dim() != 2:
+            raise TypeError("ids must be an integer torch.Tensor [batch, n]")
+        texts = []
+        for row in ids.tolist():
+            parts = []
+            for i in row:
+                if i == self.EOS:
+                    break
+                if not 0 <= i < self.vocab_size:
+                    raise ValueError(f"ids holds {i}, outside 0..{self.vocab_size - 1}")
+                if i > self.EOS:
+                    token = self.tokens[i]
+                    parts.append(f" {token} " if i >= self._month else token)
+            texts.append("".join(parts).strip())
+        return texts
+
+    def _is_test(self, year, month, day):
+        return ((year * 12 + month) * 31 + day) % 10 == 0
+
+    def sample(self, batch_size: int, generator: torch.Generator | int | None = None,
+               device=None, split: str = "train"):
+        """Draw a batch ``((src, src_valid_lens, tgt_in), tgt_out)``.
+
+        Args:
+            batch_size: number of dates.
+            generator: a CPU ``torch.Generator`` (advanced by the call), an int seed, or
+                ``None`` (PyTorch's global generator).
+            device: where to put the tensors (drawn on the CPU, so every device sees the
+                same dates).
+            split: ``"train"`` (never a held-out date) or ``"test"`` (only held-out ones).
+
+        Returns:
+            src int64 ``[batch, 7]`` (padded with ``PAD``); src_valid_lens int64
+            ``[batch]`` (6 or 7); tgt_in int64 ``[batch, 11]`` (``BOS`` then the first 10
+            target tokens); tgt_out int64 ``[batch, 11]`` (the answer, ending in ``EOS``).
+            The form ``(inputs, labels)`` is what :func:`d2lmha.training.train` takes.
+
+        Raises:
+            TypeError: ``batch_size`` not an int; bad ``generator``.
+            ValueError: ``batch_size < 1``; ``split`` not ``"train"``/``"test"``.
+        """
+        check_positive_int("batch_size", batch_size)
+        if split not in ("train", "test"):
+            raise ValueError(f"split={split!r}; expected 'train' or 'test'")
+        if isinstance(generator, int) and not isinstance(generator, bool):
+            generator = torch.Generator().manual_seed(generator)
+        elif generator is not None and not isinstance(generator, torch.Generator):
+            raise TypeError(f"generator must be a torch.Generator, an int seed or None, "
+                            f"got {type(generator).__name__}")
+        years, months, days = [], [], []
+        have = 0
+        while have < batch_size:
+            n = 4 * batch_size + 16
+            y = torch.randint(self.min_year, self.max_year + 1, (n,), generator=generator)
+            m = torch.randint(1, 13, (n,), generator=generator)
+            limit = self._days_in_month[y - self.min_year, m - 1]
+            d = (torch.rand(n, generator=generator) * limit).long() + 1
+            keep = self._is_test(y, m, d) == (split == "test")
+            years.append(y[keep]), months.append(m[keep]), days.append(d[keep])
+            have += int(keep.sum())
+        y, m, d = (torch.cat(t)[:batch_size] for t in (years, months, days))
+        digit = self._digit
+        two_digits = d >= 10
+        src = torch.full((batch_size, self.src_len), self.PAD, dtype=torch.long)
+        year_digits = torch.stack([y // 1000, y // 100 % 10, y // 10 % 10, y % 10], 1) + digit
+        src[:, 0] = torch.where(two_digits, d // 10, d) + digit
+        src[two_digits, 1] = d[two_digits] % 10 + digit
+        start = 1 + two_digits.long()                  # month's position: 1 or 2
+        rows = torch.arange(batch_size)
+        src[rows, start] = m - 1 + self._month
+        for k in range(4):
+            src[rows, start + 1 + k] = year_digits[:, k]
+        src_valid_lens = start + 5
+        dash = torch.full((batch_size, 1), self._dash)
+        tgt_out = torch.cat([year_digits, dash, torch.stack([m // 10, m % 10], 1) + digit,
+                             dash, torch.stack([d // 10, d % 10], 1) + digit,
+                             torch.full((batch_size, 1), self.EOS)], 1)
+        tgt_in = torch.cat([torch.full((batch_size, 1), self.BOS), tgt_out[:, :-1]], 1)
+        out = [src, src_valid_lens, tgt_in, tgt_out]
+        if device is not None:
+            out = [t.to(device) for t in out]
+        return tuple(out[:3]), out[3]

@@ -154,10 +154,14 @@ def train(model: nn.Module, task: LookupTask, num_steps: int = 400, lr: float = 
     Adam step. A ``tqdm.auto`` progress bar shows the running loss.
 
     Args:
-        model: maps ``[batch, tokens]`` ids to ``[batch, tokens, num_classes]`` logits,
-            e.g. from :func:`tiny_model`. Trained in place on its own device.
-        task: a :class:`~d2lmha.tasks.LookupTask` (anything with ``sample(batch_size,
-            generator, device)``).
+        model: maps the task's inputs to ``[batch, tokens, num_classes]`` logits, e.g.
+            from :func:`tiny_model`, or a :class:`~d2lmha.seq2seq.Seq2SeqTransformer`.
+            Trained in place on its own device.
+        task: anything with ``sample(batch_size, generator, device)`` returning
+            ``(inputs, Y)``: a :class:`~d2lmha.tasks.LookupTask` (inputs ``[batch,
+            tokens]``) or a :class:`~d2lmha.tasks.DateTask` (inputs a tuple ``(src,
+            src_valid_lens, tgt_in)``, passed to ``model`` as positional arguments; the
+            decoder reads the true previous tokens, i.e. teacher forcing).
         num_steps: optimizer steps. lr: Adam learning rate (> 0, finite).
         batch_size: sequences per step. seed: seed of the data generator.
         progress: show the progress bar. desc: its label.
@@ -191,8 +195,9 @@ def train(model: nn.Module, task: LookupTask, num_steps: int = 400, lr: float = 
     model.train()
     bar = tqdm(range(1, num_steps + 1), desc=desc, disable=not progress, leave=True)
     for step in bar:
-        X, Y = task.sample(batch_size, generator, device)
-        loss, accuracy = loss_and_accuracy(model(X), Y)
+        inputs, Y = task.sample(batch_size, generator, device)
+        logits = model(*inputs) if isinstance(inputs, tuple) else model(inputs)
+        loss, accuracy = loss_and_accuracy(logits, Y)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
