@@ -56,8 +56,9 @@ class Seq2SeqTransformer(nn.Module):
         target shifted right, teacher forcing).
         Returns logits ``[batch, target_len, vocab_size]``. Afterwards
         ``self.decoder.cross_attentions`` holds one ``[batch, heads, target_len,
-        source_len]`` tensor per decoder block and ``self.enc_attentions`` the encoder's
-        ``[batch, heads, source_len, source_len]`` ones.
+        source_len]`` tensor per decoder block and, in eval mode, ``self.enc_attentions``
+        the encoder's ``[batch, heads, source_len, source_len]`` ones (``None`` after a
+        training-mode forward, which runs the encoder's fused attention path).
 
     Raises:
         TypeError / ValueError before any work: bad sizes; ids not integer ``[batch, n]``;
@@ -87,7 +88,8 @@ class Seq2SeqTransformer(nn.Module):
             raise ValueError(f"src_valid_lens must be [{src.shape[0]}] (one length per "
                              f"source sequence), got shape {list(src_valid_lens.shape)}")
         keep = valid_lens_mask(src_valid_lens, 1, src.shape[1])[:, 0]   # [batch, source]
-        out = self.encoder(src, attention_mask=keep)
+        # Weights are kept in eval mode only: training takes the fused attention path.
+        out = self.encoder(src, attention_mask=keep, need_weights=not self.training)
         self.enc_attentions = out.attentions
         return out.last_hidden_state
 
