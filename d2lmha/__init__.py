@@ -18,7 +18,8 @@ from .positional import LearnedPositionalEncoding, PositionalEncoding, sinusoida
 from .rope import RotaryEmbedding, rope_angles, rotary_embedding
 
 # Chapter 04, 05 and 06 modules are used by module name: d2lmha.training.train(...),
-# d2lmha.head_types.offset_score(...), d2lmha.importance.head_importance(...), d2lmha.paraphrases.load_paraphrases(), ...
+# d2lmha.head_types.offset_score(...), d2lmha.importance.head_importance(...),
+# d2lmha.paraphrases.load_paraphrases(), d2lmha.seq2seq.greedy_decode(...), ...
 from . import (head_types, importance, paraphrases, pruning, seq2seq, tasks,  # noqa: E402
                training, viewer)
 

@@ -12,6 +12,7 @@ Source: Vaswani et al. (2017) section 3.1 ("Decoder") and 3.2.3; d2l.ai section 
 (``TransformerDecoderBlock``, ``TransformerDecoder``). Unlike d2l's training-time block,
 the causal mask is built in, so the block cannot peek ahead whatever the mode.
 """
+
 from __future__ import annotations
 
 import torch
@@ -26,16 +27,21 @@ from .positional import PositionalEncoding
 __all__ = ["TransformerDecoderBlock", "TransformerDecoder", "to_torch_decoder_layer"]
 
 
-def _check_memory(enc_outputs, enc_valid_lens, batch: int, target_len: int,
-                  num_hiddens: int) -> None:
+def _check_memory(
+    enc_outputs, enc_valid_lens, batch: int, target_len: int, num_hiddens: int
+) -> None:
     """Check the encoder side of a decoder call against the decoder's batch and width."""
     check_tensor("enc_outputs", enc_outputs, ndim_min=3)
     if enc_outputs.dim() != 3 or enc_outputs.shape[-1] != num_hiddens:
-        raise ValueError(f"enc_outputs must be [batch, source_len, {num_hiddens}] "
-                         f"(num_hiddens={num_hiddens}), got shape {list(enc_outputs.shape)}")
+        raise ValueError(
+            f"enc_outputs must be [batch, source_len, {num_hiddens}] "
+            f"(num_hiddens={num_hiddens}), got shape {list(enc_outputs.shape)}"
+        )
     if enc_outputs.shape[0] != batch:
-        raise ValueError(f"enc_outputs holds {enc_outputs.shape[0]} sequences but the "
-                         f"decoder's input holds {batch}; expected the same batch")
+        raise ValueError(
+            f"enc_outputs holds {enc_outputs.shape[0]} sequences but the "
+            f"decoder's input holds {batch}; expected the same batch"
+        )
     if enc_valid_lens is not None:
         check_valid_lens(enc_valid_lens, batch, target_len, enc_outputs.shape[1])
 
@@ -44,8 +50,10 @@ def _check_decoder_inputs(X, enc_outputs, enc_valid_lens, num_hiddens: int) -> N
     """Shapes of a decoder block call, checked before any work (see the block's docstring)."""
     check_tensor("X", X, ndim_min=3)
     if X.dim() != 3 or X.shape[-1] != num_hiddens:
-        raise ValueError(f"X must be [batch, target_len, {num_hiddens}] (num_hiddens="
-                         f"{num_hiddens}), got shape {list(X.shape)}")
+        raise ValueError(
+            f"X must be [batch, target_len, {num_hiddens}] (num_hiddens="
+            f"{num_hiddens}), got shape {list(X.shape)}"
+        )
     _check_memory(enc_outputs, enc_valid_lens, X.shape[0], X.shape[1], num_hiddens)
 
 
@@ -91,9 +99,16 @@ class TransformerDecoderBlock(nn.Module):
     Source: Vaswani et al. (2017) section 3.1; d2l.ai section 11.7.5.
     """
 
-    def __init__(self, num_hiddens: int, ffn_num_hiddens: int, num_heads: int,
-                 dropout: float = 0.0, use_bias: bool = False, norm_eps: float = 1e-5,
-                 activation: str = "relu"):
+    def __init__(
+        self,
+        num_hiddens: int,
+        ffn_num_hiddens: int,
+        num_heads: int,
+        dropout: float = 0.0,
+        use_bias: bool = False,
+        norm_eps: float = 1e-5,
+        activation: str = "relu",
+    ):
         super().__init__()
         check_positive_int("ffn_num_hiddens", ffn_num_hiddens)
         self.num_hiddens, self.num_heads, self.use_bias = num_hiddens, num_heads, use_bias
@@ -106,7 +121,7 @@ class TransformerDecoderBlock(nn.Module):
 
     def forward(self, X, enc_outputs, enc_valid_lens=None):
         _check_decoder_inputs(X, enc_outputs, enc_valid_lens, self.num_hiddens)
-        mask = causal_mask(X.shape[1], device=X.device)           # [target, target]
+        mask = causal_mask(X.shape[1], device=X.device)  # [target, target]
         Y = self.addnorm1(X, self.self_attention(X, X, X, mask=mask))
         attended = self.cross_attention(Y, enc_outputs, enc_outputs, enc_valid_lens)
         Z = self.addnorm2(Y, attended)
@@ -146,9 +161,19 @@ class TransformerDecoder(nn.Module):
     Source: d2l.ai section 11.7.5 (``TransformerDecoder``); Vaswani et al. (2017) 3.4.
     """
 
-    def __init__(self, vocab_size: int, num_hiddens: int, ffn_num_hiddens: int,
-                 num_heads: int, num_blks: int, dropout: float = 0.0, max_len: int = 64,
-                 use_bias: bool = True, norm_eps: float = 1e-5, activation: str = "relu"):
+    def __init__(
+        self,
+        vocab_size: int,
+        num_hiddens: int,
+        ffn_num_hiddens: int,
+        num_heads: int,
+        num_blks: int,
+        dropout: float = 0.0,
+        max_len: int = 64,
+        use_bias: bool = True,
+        norm_eps: float = 1e-5,
+        activation: str = "relu",
+    ):
         super().__init__()
         check_positive_int("vocab_size", vocab_size)
         check_positive_int("num_blks", num_blks)
@@ -156,9 +181,11 @@ class TransformerDecoder(nn.Module):
         self.embedding = nn.Embedding(vocab_size, num_hiddens)
         self.pos_encoding = PositionalEncoding(num_hiddens, dropout, max_len)
         self.blks = nn.ModuleList(
-            TransformerDecoderBlock(num_hiddens, ffn_num_hiddens, num_heads, dropout,
-                                    use_bias, norm_eps, activation)
-            for _ in range(num_blks))
+            TransformerDecoderBlock(
+                num_hiddens, ffn_num_hiddens, num_heads, dropout, use_bias, norm_eps, activation
+            )
+            for _ in range(num_blks)
+        )
         self.dense = nn.Linear(num_hiddens, vocab_size)
 
     @property
@@ -166,17 +193,23 @@ class TransformerDecoder(nn.Module):
         return tuple(blk.cross_attention.attention_weights for blk in self.blks)
 
     def forward(self, tgt_ids, enc_outputs, enc_valid_lens=None):
-        if not isinstance(tgt_ids, torch.Tensor) or tgt_ids.is_floating_point() \
-                or tgt_ids.dtype == torch.bool:
+        if (
+            not isinstance(tgt_ids, torch.Tensor)
+            or tgt_ids.is_floating_point()
+            or tgt_ids.dtype == torch.bool
+        ):
             raise TypeError("tgt_ids must be an integer torch.Tensor [batch, target_len]")
         if tgt_ids.dim() != 2:
-            raise ValueError(f"tgt_ids must be [batch, target_len], got shape "
-                             f"{list(tgt_ids.shape)}")
+            raise ValueError(
+                f"tgt_ids must be [batch, target_len], got shape {list(tgt_ids.shape)}"
+            )
         if tgt_ids.shape[1] > self.pos_encoding.max_len:
-            raise ValueError(f"tgt_ids has {tgt_ids.shape[1]} tokens but max_len="
-                             f"{self.pos_encoding.max_len}")
-        _check_memory(enc_outputs, enc_valid_lens, tgt_ids.shape[0], tgt_ids.shape[1],
-                      self.num_hiddens)
+            raise ValueError(
+                f"tgt_ids has {tgt_ids.shape[1]} tokens but max_len={self.pos_encoding.max_len}"
+            )
+        _check_memory(
+            enc_outputs, enc_valid_lens, tgt_ids.shape[0], tgt_ids.shape[1], self.num_hiddens
+        )
         X = self.pos_encoding(self.embedding(tgt_ids))
         for blk in self.blks:
             X = blk(X, enc_outputs, enc_valid_lens)
@@ -212,19 +245,30 @@ def to_torch_decoder_layer(block: TransformerDecoderBlock) -> nn.TransformerDeco
     from .multihead_variants import to_torch_multihead
 
     if not isinstance(block, TransformerDecoderBlock):
-        raise TypeError(f"block must be a d2lmha.TransformerDecoderBlock, got "
-                        f"{type(block).__name__}")
+        raise TypeError(
+            f"block must be a d2lmha.TransformerDecoderBlock, got {type(block).__name__}"
+        )
     if not block.use_bias:
-        raise ValueError("block was built with use_bias=False; to_torch_decoder_layer needs "
-                         "use_bias=True (torch.nn.TransformerDecoderLayer has biases in its "
-                         "attention whenever its FFN and LayerNorms have them)")
+        raise ValueError(
+            "block was built with use_bias=False; to_torch_decoder_layer needs "
+            "use_bias=True (torch.nn.TransformerDecoderLayer has biases in its "
+            "attention whenever its FFN and LayerNorms have them)"
+        )
     weight = block.ffn.dense1.weight
     activation = "gelu" if isinstance(block.ffn.activation, nn.GELU) else "relu"
     ref = nn.TransformerDecoderLayer(
-        block.num_hiddens, block.num_heads, dim_feedforward=block.ffn.dense1.out_features,
-        dropout=block.addnorm1.dropout.p, activation=activation,
-        layer_norm_eps=block.addnorm1.ln.eps, batch_first=True, norm_first=False, bias=True,
-        device=weight.device, dtype=weight.dtype)
+        block.num_hiddens,
+        block.num_heads,
+        dim_feedforward=block.ffn.dense1.out_features,
+        dropout=block.addnorm1.dropout.p,
+        activation=activation,
+        layer_norm_eps=block.addnorm1.ln.eps,
+        batch_first=True,
+        norm_first=False,
+        bias=True,
+        device=weight.device,
+        dtype=weight.dtype,
+    )
     ref.self_attn = to_torch_multihead(block.self_attention)
     ref.multihead_attn = to_torch_multihead(block.cross_attention)
     ref.linear1.load_state_dict(block.ffn.dense1.state_dict())

@@ -19,6 +19,7 @@ Typical use (chapter 06)::
 Source: Vaswani et al. (2017) section 3; d2l.ai sections 10.6-10.7 (encoder–decoder,
 teacher forcing, greedy prediction) and 11.7 (the Transformer).
 """
+
 from __future__ import annotations
 
 import torch
@@ -56,8 +57,9 @@ class Seq2SeqTransformer(nn.Module):
         target shifted right, teacher forcing).
         Returns logits ``[batch, target_len, vocab_size]``. Afterwards
         ``self.decoder.cross_attentions`` holds one ``[batch, heads, target_len,
-        source_len]`` tensor per decoder block and ``self.enc_attentions`` the encoder's
-        ``[batch, heads, source_len, source_len]`` ones.
+        source_len]`` tensor per decoder block and, in eval mode, ``self.enc_attentions``
+        the encoder's ``[batch, heads, source_len, source_len]`` ones (``None`` after a
+        training-mode forward, which runs the encoder's fused attention path).
 
     Raises:
         TypeError / ValueError before any work: bad sizes; ids not integer ``[batch, n]``;
@@ -66,17 +68,36 @@ class Seq2SeqTransformer(nn.Module):
     Source: Vaswani et al. (2017) section 3; d2l.ai section 11.7.
     """
 
-    def __init__(self, vocab_size: int, num_hiddens: int = 32, num_heads: int = 4,
-                 num_enc_blks: int = 1, num_dec_blks: int = 1,
-                 ffn_num_hiddens: int | None = None, max_len: int = 64, dropout: float = 0.0):
+    def __init__(
+        self,
+        vocab_size: int,
+        num_hiddens: int = 32,
+        num_heads: int = 4,
+        num_enc_blks: int = 1,
+        num_dec_blks: int = 1,
+        ffn_num_hiddens: int | None = None,
+        max_len: int = 64,
+        dropout: float = 0.0,
+    ):
         super().__init__()
         check_positive_int("num_hiddens", num_hiddens)
         ffn = ffn_num_hiddens or 2 * num_hiddens
-        self.encoder = BERTEncoder(vocab_size, num_hiddens, ffn, num_heads, num_enc_blks,
-                                   dropout=dropout, max_len=max_len, type_vocab_size=0,
-                                   use_bias=True, norm_eps=1e-5, activation="relu")
-        self.decoder = TransformerDecoder(vocab_size, num_hiddens, ffn, num_heads,
-                                          num_dec_blks, dropout=dropout, max_len=max_len)
+        self.encoder = BERTEncoder(
+            vocab_size,
+            num_hiddens,
+            ffn,
+            num_heads,
+            num_enc_blks,
+            dropout=dropout,
+            max_len=max_len,
+            type_vocab_size=0,
+            use_bias=True,
+            norm_eps=1e-5,
+            activation="relu",
+        )
+        self.decoder = TransformerDecoder(
+            vocab_size, num_hiddens, ffn, num_heads, num_dec_blks, dropout=dropout, max_len=max_len
+        )
         self.enc_attentions = None
 
     def encode(self, src, src_valid_lens):
@@ -84,10 +105,13 @@ class Seq2SeqTransformer(nn.Module):
         _check_ids("src", src)
         check_valid_lens(src_valid_lens, src.shape[0], 1, src.shape[1])
         if src_valid_lens.dim() != 1:
-            raise ValueError(f"src_valid_lens must be [{src.shape[0]}] (one length per "
-                             f"source sequence), got shape {list(src_valid_lens.shape)}")
-        keep = valid_lens_mask(src_valid_lens, 1, src.shape[1])[:, 0]   # [batch, source]
-        out = self.encoder(src, attention_mask=keep)
+            raise ValueError(
+                f"src_valid_lens must be [{src.shape[0]}] (one length per "
+                f"source sequence), got shape {list(src_valid_lens.shape)}"
+            )
+        keep = valid_lens_mask(src_valid_lens, 1, src.shape[1])[:, 0]  # [batch, source]
+        # Weights are kept in eval mode only: training takes the fused attention path.
+        out = self.encoder(src, attention_mask=keep, need_weights=not self.training)
         self.enc_attentions = out.attentions
         return out.last_hidden_state
 
@@ -98,8 +122,15 @@ class Seq2SeqTransformer(nn.Module):
 
 
 @torch.no_grad()
-def greedy_decode(model: Seq2SeqTransformer, src, src_valid_lens, num_steps: int,
-                  bos_id: int = 1, eos_id: int = 2, pad_id: int = 0):
+def greedy_decode(
+    model: Seq2SeqTransformer,
+    src,
+    src_valid_lens,
+    num_steps: int,
+    bos_id: int = 1,
+    eos_id: int = 2,
+    pad_id: int = 0,
+):
     """Predict a target one token at a time, feeding each arg-max back in.
 
     At step t the decoder reads ``<bos>`` and its own t previous predictions (no cache:
@@ -124,8 +155,9 @@ def greedy_decode(model: Seq2SeqTransformer, src, src_valid_lens, num_steps: int
     Source: d2l.ai section 10.7.6 (greedy prediction); Vaswani et al. (2017) 3.1.
     """
     if not isinstance(model, Seq2SeqTransformer):
-        raise TypeError(f"model must be a d2lmha.seq2seq.Seq2SeqTransformer, got "
-                        f"{type(model).__name__}")
+        raise TypeError(
+            f"model must be a d2lmha.seq2seq.Seq2SeqTransformer, got {type(model).__name__}"
+        )
     check_positive_int("num_steps", num_steps)
     was_training = model.training
     model.eval()
@@ -141,8 +173,9 @@ def greedy_decode(model: Seq2SeqTransformer, src, src_valid_lens, num_steps: int
 
 
 @torch.no_grad()
-def exact_match(model: Seq2SeqTransformer, task, num_samples: int = 1000,
-                seed: int = 12345) -> float:
+def exact_match(
+    model: Seq2SeqTransformer, task, num_samples: int = 1000, seed: int = 12345
+) -> float:
     """Fraction of held-out sequences whose greedy decoding is entirely right.
 
     Args:
@@ -162,7 +195,8 @@ def exact_match(model: Seq2SeqTransformer, task, num_samples: int = 1000,
     check_positive_int("seed", seed, minimum=0)
     device = next(model.parameters()).device
     (src, src_valid_lens, _), tgt_out = task.sample(num_samples, seed, device, split="test")
-    ids, _ = greedy_decode(model, src, src_valid_lens, tgt_out.shape[1], task.BOS,
-                           task.EOS, task.PAD)
+    ids, _ = greedy_decode(
+        model, src, src_valid_lens, tgt_out.shape[1], task.BOS, task.EOS, task.PAD
+    )
     right = (ids == tgt_out) | (tgt_out == IGNORE_INDEX)
     return right.all(dim=1).float().mean().item()

@@ -1,6 +1,7 @@
 """The decoder block (d2lmha.decoder): equal to torch.nn.TransformerDecoderLayer with copied
 weights, causal by measurement, exact zeros on padded source positions, errors before work;
 the encoder–decoder, greedy decoding and the date task (d2lmha.seq2seq, d2lmha.tasks)."""
+
 import pytest
 import torch
 from torch.testing import assert_close
@@ -12,22 +13,31 @@ from d2lmha.training import train
 
 
 def _block(device, activation="relu", num_heads=4, use_bias=True):
-    return d2lmha.TransformerDecoderBlock(16, 40, num_heads, dropout=0.1, use_bias=use_bias,
-                                          norm_eps=1e-6, activation=activation).to(device).eval()
+    return (
+        d2lmha.TransformerDecoderBlock(
+            16, 40, num_heads, dropout=0.1, use_bias=use_bias, norm_eps=1e-6, activation=activation
+        )
+        .to(device)
+        .eval()
+    )
 
 
 @pytest.mark.parametrize("activation, num_heads", [("relu", 4), ("gelu", 2), ("relu", 1)])
 def test_equals_torch_decoder_layer(device, activation, num_heads):
     block = _block(device, activation, num_heads)
-    with torch.no_grad():     # non-trivial LayerNorm parameters, so a swapped norm shows
+    with torch.no_grad():  # non-trivial LayerNorm parameters, so a swapped norm shows
         for addnorm in (block.addnorm1, block.addnorm2, block.addnorm3):
             addnorm.ln.weight.uniform_(0.5, 1.5), addnorm.ln.bias.uniform_(-0.5, 0.5)
     reference = d2lmha.to_torch_decoder_layer(block)
     X, enc = torch.randn(3, 6, 16, device=device), torch.randn(3, 5, 16, device=device)
     enc_valid_lens = torch.tensor([5, 2, 3], device=device)
     ours = block(X, enc, enc_valid_lens)
-    theirs = reference(X, enc, tgt_mask=~d2lmha.causal_mask(6, device=device),
-                       memory_key_padding_mask=~d2lmha.valid_lens_mask(enc_valid_lens, 1, 5)[:, 0])
+    theirs = reference(
+        X,
+        enc,
+        tgt_mask=~d2lmha.causal_mask(6, device=device),
+        memory_key_padding_mask=~d2lmha.valid_lens_mask(enc_valid_lens, 1, 5)[:, 0],
+    )
     assert ours.shape == (3, 6, 16)
     assert_close(ours, theirs, rtol=1e-5, atol=1e-5)
     # Without the causal mask PyTorch's layer gives something else: the mask matters.
@@ -55,11 +65,11 @@ def test_causal_by_measurement(device):
     out = block(X, enc)
     for t in range(7):
         changed = X.clone()
-        changed[:, t + 1:] = torch.randn_like(changed[:, t + 1:]) * 10
+        changed[:, t + 1 :] = torch.randn_like(changed[:, t + 1 :]) * 10
         new = block(changed, enc)
-        assert_close(new[:, :t + 1], out[:, :t + 1], rtol=0, atol=1e-6)
-        if t < 6:   # and the later positions do move: the check can fail
-            assert (new[:, t + 1:] - out[:, t + 1:]).abs().max() > 1e-2
+        assert_close(new[:, : t + 1], out[:, : t + 1], rtol=0, atol=1e-6)
+        if t < 6:  # and the later positions do move: the check can fail
+            assert (new[:, t + 1 :] - out[:, t + 1 :]).abs().max() > 1e-2
     weights = block.self_attention.attention_weights
     assert weights.shape == (2, 4, 7, 7)
     assert (weights.triu(1) == 0).all()
@@ -85,18 +95,20 @@ def test_cross_attention_zero_on_padded_source(device):
 def test_decoder_block_errors_before_work():
     block = d2lmha.TransformerDecoderBlock(8, 16, 2)
     X, enc = torch.randn(2, 3, 8), torch.randn(2, 4, 8)
-    cases = [((X.long(), enc), TypeError, "X must have a floating"),
-             ((torch.randn(2, 3, 6), enc), ValueError, r"X must be \[batch, target_len, 8\]"),
-             ((X, torch.randn(2, 4, 6)), ValueError, "enc_outputs must be"),
-             ((X, torch.randn(3, 4, 8)), ValueError, "same batch"),
-             ((X, enc, torch.tensor([1.0, 2.0])), TypeError, "integer dtype"),
-             ((X, enc, torch.tensor([5, 2])), ValueError, "<= the number of keys"),
-             ((X, enc, torch.tensor([1, 2, 3])), ValueError, "valid_lens has shape")]
+    cases = [
+        ((X.long(), enc), TypeError, "X must have a floating"),
+        ((torch.randn(2, 3, 6), enc), ValueError, r"X must be \[batch, target_len, 8\]"),
+        ((X, torch.randn(2, 4, 6)), ValueError, "enc_outputs must be"),
+        ((X, torch.randn(3, 4, 8)), ValueError, "same batch"),
+        ((X, enc, torch.tensor([1.0, 2.0])), TypeError, "integer dtype"),
+        ((X, enc, torch.tensor([5, 2])), ValueError, "<= the number of keys"),
+        ((X, enc, torch.tensor([1, 2, 3])), ValueError, "valid_lens has shape"),
+    ]
     for args, error, message in cases:
         block.self_attention.attention_weights = None
         with pytest.raises(error, match=message):
             block(*args)
-        assert block.self_attention.attention_weights is None   # nothing ran
+        assert block.self_attention.attention_weights is None  # nothing ran
     with pytest.raises(ValueError, match="not divisible"):
         d2lmha.TransformerDecoderBlock(10, 16, 3)
     with pytest.raises(ValueError, match="activation"):
@@ -113,8 +125,9 @@ def test_date_task_round_trip_and_split():
     assert (src[src_valid_lens == 6, 6] == task.PAD).all()
     assert (tgt_in[:, 0] == task.BOS).all() and (tgt_in[:, 1:] == tgt_out[:, :-1]).all()
     import datetime
-    for source, target in zip(task.to_text(src), task.to_text(tgt_out)):
-        day = datetime.datetime.strptime(source, "%d %B %Y").date()   # a real date
+
+    for source, target in zip(task.to_text(src), task.to_text(tgt_out), strict=True):
+        day = datetime.datetime.strptime(source, "%d %B %Y").date()  # a real date
         assert target == day.isoformat()
     train_dates = set(task.to_text(task.sample(3000, 0)[1]))
     test_dates = set(task.to_text(task.sample(3000, 0, split="test")[1]))
@@ -140,7 +153,7 @@ def test_seq2seq_learns_dates_and_greedy_decoding_is_consistent(device):
     # Teacher-forcing the model on its own greedy output gives back the same arg-max.
     tgt_in = torch.cat([torch.full((16, 1), task.BOS, device=device), ids[:, :-1]], 1)
     logits = model(src, src_valid_lens, tgt_in)
-    keep = (ids != task.PAD)
+    keep = ids != task.PAD
     assert (logits.argmax(-1)[keep] == ids[keep]).all()
     for b, n in enumerate(src_valid_lens.tolist()):
         assert (cross[0][b, :, :, n:] == 0).all()
@@ -148,8 +161,11 @@ def test_seq2seq_learns_dates_and_greedy_decoding_is_consistent(device):
 
 def test_seq2seq_errors():
     model = Seq2SeqTransformer(25, num_hiddens=8, num_heads=2)
-    src, lens, tgt = torch.zeros(2, 7, dtype=torch.long), torch.tensor([7, 6]), torch.ones(2, 4,
-                                                                                          dtype=torch.long)
+    src, lens, tgt = (
+        torch.zeros(2, 7, dtype=torch.long),
+        torch.tensor([7, 6]),
+        torch.ones(2, 4, dtype=torch.long),
+    )
     with pytest.raises(TypeError, match="tgt_in"):
         model(src, lens, tgt.float())
     with pytest.raises(ValueError, match="valid_lens"):
