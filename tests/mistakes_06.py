@@ -11,6 +11,7 @@ MISTAKES = {
     # the padding, but no longer the pre-LN block
     "q4": ("def pre_ln_decoder(", "X = X + block.self_attention(H, H, H, mask=causal)",
            "X = H + block.self_attention(H, H, H, mask=causal)"),
-    # q5: the two-digit day's date given the one-digit day's positions (the year not followed)
-    "q5": ("alignment =", '"17 March 1984": [3, 4, 5, 6, 2, 2]', '"17 March 1984": [2, 3, 4, 5, 1, 1]'),
+    # the two-digit day's date given the one-digit day's positions: the year not followed
+    "q5": ("alignment =", '"17 March 1984": [3, 4, 5, 6, 2, 2]',
+           '"17 March 1984": [2, 3, 4, 5, 1, 1]'),
 }
