@@ -13,7 +13,7 @@ Typical use (chapter 06)::
     task = DateTask()
     d2lmha.seed_everything(0)
     model = Seq2SeqTransformer(task.vocab_size, num_hiddens=32, num_heads=4).to(device)
-    train(model, task, num_steps=300)              # teacher forcing, a tqdm bar
+    train(model, task, num_steps=100, lr=5e-3)     # teacher forcing, a tqdm bar
     exact_match(model, task)                        # fraction of held-out dates right
 
 Source: Vaswani et al. (2017) section 3; d2l.ai sections 10.6-10.7 (encoder–decoder,

@@ -193,7 +193,7 @@ class DateTask:
         min_year, max_year: range of years drawn, inclusive (4-digit years).
 
     Attributes:
-        tokens: the vocabulary, a tuple of str. vocab_size: its length (25).
+        tokens: the vocabulary, a tuple of str. vocab_size: its length (26).
         src_len: 7. tgt_len: 11 (10 characters and ``<eos>``).
         PAD, BOS, EOS: ids 0, 1, 2.
 

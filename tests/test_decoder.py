@@ -119,6 +119,7 @@ def test_decoder_block_errors_before_work():
 
 def test_date_task_round_trip_and_split():
     task = DateTask()
+    assert task.vocab_size == len(set(task.tokens)) == 26
     (src, src_valid_lens, tgt_in), tgt_out = task.sample(400, 3)
     assert src.shape == (400, 7) and tgt_in.shape == (400, 11) and tgt_out.shape == (400, 11)
     assert set(src_valid_lens.tolist()) == {6, 7}
