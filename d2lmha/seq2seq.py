@@ -99,17 +99,21 @@ class Seq2SeqTransformer(nn.Module):
 
 @torch.no_grad()
 def greedy_decode(model: Seq2SeqTransformer, src, src_valid_lens, num_steps: int,
-                  bos_id: int = 1, eos_id: int = 2, pad_id: int = 0):
+                  bos_id: int = 1, eos_id: int = 2, pad_id: int = 0,
+                  use_cache: bool = False):
     """Predict a target one token at a time, feeding each arg-max back in.
 
-    At step t the decoder reads ``<bos>`` and its own t previous predictions (no cache:
-    every step re-runs the decoder on the whole prefix). After a row predicts ``eos_id``
-    its later tokens are set to ``pad_id``.
+    At step t the decoder reads ``<bos>`` and its own t previous predictions. Without a
+    cache every step re-runs the decoder on the whole prefix; with ``use_cache=True`` each
+    block keeps a :class:`~d2lmha.KVCache` and a step runs the new token only (same ids,
+    outputs equal up to float rounding). After a row predicts ``eos_id`` its later tokens
+    are set to ``pad_id``.
 
     Args:
         model: a :class:`Seq2SeqTransformer` (run in eval mode; its mode is restored).
         src, src_valid_lens: as in its forward. num_steps: tokens to predict.
         bos_id, eos_id, pad_id: the special ids.
+        use_cache: decode incrementally with one KVCache per decoder block.
 
     Returns:
         ``(ids, cross_attentions)``: ids int64 ``[batch, num_steps]``; cross_attentions
@@ -131,13 +135,20 @@ def greedy_decode(model: Seq2SeqTransformer, src, src_valid_lens, num_steps: int
     model.eval()
     enc_outputs = model.encode(src, src_valid_lens)
     tgt = torch.full((src.shape[0], 1), bos_id, dtype=torch.long, device=src.device)
+    caches = model.decoder.new_caches() if use_cache else None
+    rows = []   # with a cache, each step's cross-attention row, per block
     for _ in range(num_steps):
-        logits = model.decoder(tgt, enc_outputs, src_valid_lens)
+        new = tgt if caches is None else tgt[:, -1:]
+        logits = model.decoder(new, enc_outputs, src_valid_lens, caches)
         tgt = torch.cat([tgt, logits[:, -1].argmax(-1, keepdim=True)], 1)
+        if caches is not None:
+            rows.append(model.decoder.cross_attentions)
     model.train(was_training)
     ids = tgt[:, 1:]
     finished = (ids == eos_id).long().cumsum(1) - (ids == eos_id).long() > 0
-    return ids.masked_fill(finished, pad_id), model.decoder.cross_attentions
+    weights = (model.decoder.cross_attentions if caches is None
+               else tuple(torch.cat(per_block, dim=2) for per_block in zip(*rows)))
+    return ids.masked_fill(finished, pad_id), weights
 
 
 @torch.no_grad()
