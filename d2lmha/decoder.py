@@ -14,8 +14,6 @@ the causal mask is built in, so the block cannot peek ahead whatever the mode.
 """
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
@@ -146,7 +144,13 @@ class TransformerDecoderBlock(nn.Module):
 
 
 class TransformerDecoder(nn.Module):
-    """Token embedding · √d + sinusoidal positions, decoder blocks, then a linear layer.
+    """Token embedding + sinusoidal positions, decoder blocks, then a linear layer.
+
+    Unlike d2l 11.7.5 the embedding is not multiplied by √d: with ``nn.Embedding``'s
+    N(0, 1) initialisation that makes the tokens √d times larger than the positions
+    (values in [-1, 1]), and a small decoder then learns to find its place from the
+    previous token rather than from its position (it skips repeated digits). The paper
+    scales because its embeddings are shared with the output layer's small weights.
 
     Args:
         vocab_size: number of target token ids. num_hiddens: d_model.
@@ -215,7 +219,7 @@ class TransformerDecoder(nn.Module):
                              f"ones but max_len={self.pos_encoding.max_len}")
         _check_memory(enc_outputs, enc_valid_lens, tgt_ids.shape[0], tgt_ids.shape[1],
                       self.num_hiddens)
-        X = self.pos_encoding(self.embedding(tgt_ids) * math.sqrt(self.num_hiddens), offset)
+        X = self.pos_encoding(self.embedding(tgt_ids), offset)
         for i, blk in enumerate(self.blks):
             X = blk(X, enc_outputs, enc_valid_lens, None if caches is None else caches[i],
                     need_weights)

@@ -144,6 +144,30 @@ def _device_of(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
+def _progress_bar(num_steps: int, desc: str, disable: bool):
+    """A ``tqdm.auto`` bar over ``1..num_steps`` and a function to call when it is done.
+
+    In a notebook the bar is a widget; it is displayed with a display id and re-displayed
+    at the end, so a saved (e.g. ``nbconvert --execute``) notebook shows the finished bar
+    and its final loss rather than the 0 % it had when first shown. Elsewhere it is
+    tqdm's text bar on stderr.
+    """
+    from tqdm.auto import tqdm
+
+    steps = range(1, num_steps + 1)
+    try:
+        from tqdm.notebook import tqdm as notebook_tqdm
+    except ImportError:                       # no ipywidgets: tqdm.auto is the text bar
+        notebook_tqdm = None
+    if disable or notebook_tqdm is None or not issubclass(tqdm, notebook_tqdm):
+        return tqdm(steps, desc=desc, disable=disable, leave=True), lambda: None
+    from IPython.display import display
+
+    bar = tqdm(steps, desc=desc, leave=True, display=False)
+    handle = display(bar.container, display_id=True)
+    return bar, lambda: handle.update(bar.container)
+
+
 def train(model: nn.Module, task: LookupTask, num_steps: int = 400, lr: float = 3e-3,
           batch_size: int = 64, seed: int = 0, progress: bool = True,
           desc: str = "training") -> dict[str, list]:
@@ -164,7 +188,9 @@ def train(model: nn.Module, task: LookupTask, num_steps: int = 400, lr: float = 
             decoder reads the true previous tokens, i.e. teacher forcing).
         num_steps: optimizer steps. lr: Adam learning rate (> 0, finite).
         batch_size: sequences per step. seed: seed of the data generator.
-        progress: show the progress bar. desc: its label.
+        progress: show a ``tqdm.auto`` progress bar (a widget in Jupyter, kept in its
+            final state when the notebook is saved; text on stderr elsewhere).
+        desc: its label.
 
     Returns:
         History, a dict of equal-length lists (``pandas.DataFrame(history)`` makes a
@@ -179,8 +205,6 @@ def train(model: nn.Module, task: LookupTask, num_steps: int = 400, lr: float = 
 
     Source: d2l.ai section 3.4 (the minibatch training loop), Kingma & Ba (2015) (Adam).
     """
-    from tqdm.auto import tqdm
-
     check_positive_int("num_steps", num_steps)
     check_positive_int("batch_size", batch_size)
     check_positive_int("seed", seed, minimum=0)
@@ -193,7 +217,7 @@ def train(model: nn.Module, task: LookupTask, num_steps: int = 400, lr: float = 
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     history = {"step": [], "loss": [], "accuracy": []}
     model.train()
-    bar = tqdm(range(1, num_steps + 1), desc=desc, disable=not progress, leave=True)
+    bar, finish = _progress_bar(num_steps, desc, not progress)
     for step in bar:
         inputs, Y = task.sample(batch_size, generator, device)
         logits = model(*inputs) if isinstance(inputs, tuple) else model(inputs)
@@ -206,6 +230,8 @@ def train(model: nn.Module, task: LookupTask, num_steps: int = 400, lr: float = 
         history["accuracy"].append(accuracy)
         if step % 20 == 0 or step == num_steps:
             bar.set_postfix(loss=f"{history['loss'][-1]:.3f}", acc=f"{accuracy:.2f}")
+    bar.close()
+    finish()
     model.eval()
     return history
 

@@ -130,10 +130,10 @@ def test_seq2seq_learns_dates_and_greedy_decoding_is_consistent(device):
     d2lmha.seed_everything(0)
     model = Seq2SeqTransformer(task.vocab_size, num_hiddens=32, num_heads=4).to(device)
     before = exact_match(model, task, num_samples=200)
-    history = train(model, task, num_steps=150, lr=5e-3, batch_size=128, progress=False)
-    assert history["loss"][-1] < 0.5 * history["loss"][0]
+    history = train(model, task, num_steps=100, lr=5e-3, batch_size=64, progress=False)
+    assert history["loss"][-1] < 0.1 * history["loss"][0]
     after = exact_match(model, task, num_samples=200)
-    assert before < 0.05 and after > 0.2
+    assert before < 0.05 and after > 0.5
     (src, src_valid_lens, _), _ = task.sample(16, 1, device, split="test")
     ids, cross = greedy_decode(model, src, src_valid_lens, 11)
     assert ids.shape == (16, 11) and len(cross) == 1 and cross[0].shape == (16, 4, 11, 7)
