@@ -5,7 +5,7 @@
 # torch==2.13.0, is the CPU wheel on machines that provide one locally and PyPI's
 # default build elsewhere. For a CPU-only build on Linux pass PyTorch's CPU index:
 #   make lab TORCH_INDEX="--index-url <PyTorch CPU wheel index>"
-# or install any torch>=2.2 into .venv yourself first: it is kept.
+# or install any torch>=2.5 into .venv yourself first: it is kept.
 
 PYTHON      ?= python3
 VENV        ?= .venv

@@ -8,10 +8,11 @@ from .decoder import TransformerDecoder, TransformerDecoderBlock, to_torch_decod
 from .device import seed_everything, try_gpu
 from .encoder import (AddNorm, BERTEncoder, EncoderOutput, PositionWiseFFN,
                       TransformerEncoderBlock)
+from .kv_cache import KVCache
 from .masking import causal_mask, masked_softmax, valid_lens_mask
 from .minilm import load_minilm, mean_pool, sentence_embeddings, tokenize
-from .multihead import (MultiHeadAttention, check_heads, merge_heads, split_heads,
-                        transpose_output, transpose_qkv)
+from .multihead import (MultiHeadAttention, check_heads, check_kv_heads, merge_heads,
+                        repeat_kv, split_heads, transpose_output, transpose_qkv)
 from .multihead_variants import multihead_einsum, multihead_loop, to_torch_multihead
 from .plotting import show_heatmaps
 from .positional import LearnedPositionalEncoding, PositionalEncoding, sinusoidal_encoding
@@ -28,7 +29,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AdditiveAttention", "DotProductAttention", "MultiHeadAttention", "masked_softmax",
     "valid_lens_mask", "causal_mask", "transpose_qkv", "transpose_output", "split_heads",
-    "merge_heads", "check_heads", "PositionalEncoding", "LearnedPositionalEncoding",
+    "merge_heads", "check_heads", "check_kv_heads", "repeat_kv", "KVCache", "PositionalEncoding", "LearnedPositionalEncoding",
     "sinusoidal_encoding", "show_heatmaps", "PositionWiseFFN", "AddNorm",
     "TransformerEncoderBlock", "BERTEncoder", "TransformerDecoderBlock",
     "TransformerDecoder", "to_torch_decoder_layer", "EncoderOutput", "load_minilm", "tokenize",

@@ -20,6 +20,7 @@ from torch import nn
 
 from ._checks import check_positive_int, check_tensor, check_valid_lens
 from .encoder import AddNorm, PositionWiseFFN
+from .kv_cache import KVCache
 from .masking import causal_mask
 from .multihead import MultiHeadAttention
 from .positional import PositionalEncoding
@@ -71,6 +72,9 @@ class TransformerDecoderBlock(nn.Module):
         use_bias: biases in the attention projections (needed by
             :func:`to_torch_decoder_layer`).
         norm_eps: LayerNorm epsilon. activation: FFN activation (``"relu"``/``"gelu"``).
+        num_kv_heads: K/V heads of both attentions (default ``num_heads``; fewer gives
+            grouped-query or, with 1, multi-query attention; see
+            :class:`~d2lmha.MultiHeadAttention`).
 
     Attributes:
         self_attention, cross_attention: :class:`~d2lmha.MultiHeadAttention`. After a
@@ -81,12 +85,20 @@ class TransformerDecoderBlock(nn.Module):
         addnorm1, addnorm2, addnorm3: :class:`~d2lmha.AddNorm`. ffn:
             :class:`~d2lmha.PositionWiseFFN`.
 
-    Forward ``(X, enc_outputs, enc_valid_lens=None)``:
+    Forward ``(X, enc_outputs, enc_valid_lens=None, cache=None, need_weights=True)``:
         X: float ``[batch, target_len, num_hiddens]``, the decoder's input (embedded
-        targets shifted right during training: teacher forcing).
+        targets shifted right during training: teacher forcing; while generating with a
+        cache, only the new tokens).
         enc_outputs: float ``[batch, source_len, num_hiddens]``.
         enc_valid_lens: optional integer ``[batch]`` (real source tokens per sequence) or
         ``[batch, target_len]``; source positions at or after it are masked.
+        cache: optional :class:`~d2lmha.KVCache`, one per block, empty before the first
+        step: the self-attention's keys and values accumulate in it, and the
+        cross-attention's projection of ``enc_outputs`` is computed on the first call and
+        kept in ``cache.source`` (the source does not change while generating). Feeding a
+        sequence one token at a time gives the outputs of one full pass.
+        need_weights: False takes the fused ``scaled_dot_product_attention`` path in both
+        attentions (faster; ``attention_weights`` are then ``None``).
         Returns ``[batch, target_len, num_hiddens]``, X's dtype. Output position t depends
         on ``X[:, :t+1]`` only.
 
@@ -99,6 +111,7 @@ class TransformerDecoderBlock(nn.Module):
     Source: Vaswani et al. (2017) section 3.1; d2l.ai section 11.7.5.
     """
 
+<<<<<<< HEAD
     def __init__(
         self,
         num_hiddens: int,
@@ -109,21 +122,50 @@ class TransformerDecoderBlock(nn.Module):
         norm_eps: float = 1e-5,
         activation: str = "relu",
     ):
+=======
+    def __init__(self, num_hiddens: int, ffn_num_hiddens: int, num_heads: int,
+                 dropout: float = 0.0, use_bias: bool = False, norm_eps: float = 1e-5,
+                 activation: str = "relu", num_kv_heads: int | None = None):
+>>>>>>> issue14
         super().__init__()
         check_positive_int("ffn_num_hiddens", ffn_num_hiddens)
         self.num_hiddens, self.num_heads, self.use_bias = num_hiddens, num_heads, use_bias
-        self.self_attention = MultiHeadAttention(num_hiddens, num_heads, dropout, use_bias)
+        self.self_attention = MultiHeadAttention(num_hiddens, num_heads, dropout, use_bias,
+                                                 num_kv_heads=num_kv_heads)
         self.addnorm1 = AddNorm(num_hiddens, dropout, norm_eps)
-        self.cross_attention = MultiHeadAttention(num_hiddens, num_heads, dropout, use_bias)
+        self.cross_attention = MultiHeadAttention(num_hiddens, num_heads, dropout, use_bias,
+                                                  num_kv_heads=num_kv_heads)
         self.addnorm2 = AddNorm(num_hiddens, dropout, norm_eps)
         self.ffn = PositionWiseFFN(num_hiddens, ffn_num_hiddens, activation)
         self.addnorm3 = AddNorm(num_hiddens, dropout, norm_eps)
 
-    def forward(self, X, enc_outputs, enc_valid_lens=None):
+    def forward(self, X, enc_outputs, enc_valid_lens=None, cache=None, need_weights=True):
         _check_decoder_inputs(X, enc_outputs, enc_valid_lens, self.num_hiddens)
+<<<<<<< HEAD
         mask = causal_mask(X.shape[1], device=X.device)  # [target, target]
         Y = self.addnorm1(X, self.self_attention(X, X, X, mask=mask))
         attended = self.cross_attention(Y, enc_outputs, enc_outputs, enc_valid_lens)
+=======
+        if cache is not None and not isinstance(cache, KVCache):
+            raise TypeError(f"cache must be a d2lmha.KVCache, got {type(cache).__name__}")
+        if cache is None:
+            mask = causal_mask(X.shape[1], device=X.device)       # [target, target]
+            attended = self.self_attention(X, X, X, mask=mask, need_weights=need_weights)
+            source = None
+        else:   # causal over the cached tokens and the new ones
+            key = (enc_outputs.data_ptr(), tuple(enc_outputs.shape))
+            if cache.source is not None and cache.source_key != key:
+                raise ValueError("this cache holds the cross-attention keys and values of "
+                                 "another enc_outputs; use a new KVCache for a new source")
+            attended = self.self_attention(X, X, X, cache=cache, need_weights=need_weights)
+            if cache.source is None:
+                cache.source = self.cross_attention.project_kv(enc_outputs, enc_outputs)
+                cache.source_key = key
+            source = cache.source
+        Y = self.addnorm1(X, attended)
+        attended = self.cross_attention(Y, enc_outputs, enc_outputs, enc_valid_lens,
+                                        need_weights=need_weights, projected_kv=source)
+>>>>>>> issue14
         Z = self.addnorm2(Y, attended)
         return self.addnorm3(Z, self.ffn(Z))
 
@@ -141,12 +183,16 @@ class TransformerDecoder(nn.Module):
         vocab_size: number of target token ids. num_hiddens: d_model.
         ffn_num_hiddens: FFN width. num_heads: h. num_blks: number of blocks.
         dropout: dropout everywhere (0 at eval). max_len: longest target accepted.
-        use_bias, norm_eps, activation: as in :class:`TransformerDecoderBlock`.
+        use_bias, norm_eps, activation, num_kv_heads: as in
+            :class:`TransformerDecoderBlock`.
 
-    Forward ``(tgt_ids, enc_outputs, enc_valid_lens=None)``:
+    Forward ``(tgt_ids, enc_outputs, enc_valid_lens=None, caches=None, need_weights=True)``:
         tgt_ids: int64 ``[batch, target_len]`` (teacher forcing: the targets shifted
-        right, starting with a begin-of-sequence id). enc_outputs, enc_valid_lens: as in
-        :class:`TransformerDecoderBlock`.
+        right, starting with a begin-of-sequence id; with ``caches``, only the new
+        tokens). enc_outputs, enc_valid_lens: as in :class:`TransformerDecoderBlock`.
+        caches: optional list of one :class:`~d2lmha.KVCache` per block (see
+        :meth:`new_caches`); the new tokens' positions start at ``caches[0].cached_len``.
+        need_weights: False takes the fused attention path (no ``cross_attentions``).
         Returns logits ``[batch, target_len, vocab_size]``.
 
     Attributes:
@@ -155,12 +201,14 @@ class TransformerDecoder(nn.Module):
             tensor per block (a property reading ``blk.cross_attention.attention_weights``).
 
     Raises:
-        TypeError: ``tgt_ids`` not an integer tensor. ValueError: ``tgt_ids`` not 2-D or
-        longer than ``max_len``; bad sizes as in :class:`TransformerDecoderBlock`.
+        TypeError: ``tgt_ids`` not an integer tensor; ``caches`` not KVCaches.
+        ValueError: ``tgt_ids`` not 2-D or past ``max_len``; ``caches`` not one per block
+        or of different lengths; bad sizes as in :class:`TransformerDecoderBlock`.
 
     Source: d2l.ai section 11.7.5 (``TransformerDecoder``); Vaswani et al. (2017) 3.4.
     """
 
+<<<<<<< HEAD
     def __init__(
         self,
         vocab_size: int,
@@ -174,6 +222,12 @@ class TransformerDecoder(nn.Module):
         norm_eps: float = 1e-5,
         activation: str = "relu",
     ):
+=======
+    def __init__(self, vocab_size: int, num_hiddens: int, ffn_num_hiddens: int,
+                 num_heads: int, num_blks: int, dropout: float = 0.0, max_len: int = 64,
+                 use_bias: bool = True, norm_eps: float = 1e-5, activation: str = "relu",
+                 num_kv_heads: int | None = None):
+>>>>>>> issue14
         super().__init__()
         check_positive_int("vocab_size", vocab_size)
         check_positive_int("num_blks", num_blks)
@@ -181,17 +235,24 @@ class TransformerDecoder(nn.Module):
         self.embedding = nn.Embedding(vocab_size, num_hiddens)
         self.pos_encoding = PositionalEncoding(num_hiddens, dropout, max_len)
         self.blks = nn.ModuleList(
+<<<<<<< HEAD
             TransformerDecoderBlock(
                 num_hiddens, ffn_num_hiddens, num_heads, dropout, use_bias, norm_eps, activation
             )
             for _ in range(num_blks)
         )
+=======
+            TransformerDecoderBlock(num_hiddens, ffn_num_hiddens, num_heads, dropout,
+                                    use_bias, norm_eps, activation, num_kv_heads)
+            for _ in range(num_blks))
+>>>>>>> issue14
         self.dense = nn.Linear(num_hiddens, vocab_size)
 
     @property
     def cross_attentions(self) -> tuple:
         return tuple(blk.cross_attention.attention_weights for blk in self.blks)
 
+<<<<<<< HEAD
     def forward(self, tgt_ids, enc_outputs, enc_valid_lens=None):
         if (
             not isinstance(tgt_ids, torch.Tensor)
@@ -213,7 +274,45 @@ class TransformerDecoder(nn.Module):
         X = self.pos_encoding(self.embedding(tgt_ids))
         for blk in self.blks:
             X = blk(X, enc_outputs, enc_valid_lens)
+=======
+    def new_caches(self) -> list[KVCache]:
+        """One empty :class:`~d2lmha.KVCache` per block, for a generation from scratch."""
+        return [KVCache() for _ in self.blks]
+
+    def forward(self, tgt_ids, enc_outputs, enc_valid_lens=None, caches=None,
+                need_weights=True):
+        if not isinstance(tgt_ids, torch.Tensor) or tgt_ids.is_floating_point() \
+                or tgt_ids.dtype == torch.bool:
+            raise TypeError("tgt_ids must be an integer torch.Tensor [batch, target_len]")
+        if tgt_ids.dim() != 2:
+            raise ValueError(f"tgt_ids must be [batch, target_len], got shape "
+                             f"{list(tgt_ids.shape)}")
+        offset = self._check_caches(caches)
+        if offset + tgt_ids.shape[1] > self.pos_encoding.max_len:
+            raise ValueError(f"tgt_ids has {tgt_ids.shape[1]} tokens after {offset} cached "
+                             f"ones but max_len={self.pos_encoding.max_len}")
+        _check_memory(enc_outputs, enc_valid_lens, tgt_ids.shape[0], tgt_ids.shape[1],
+                      self.num_hiddens)
+        X = self.pos_encoding(self.embedding(tgt_ids), offset)
+        for i, blk in enumerate(self.blks):
+            X = blk(X, enc_outputs, enc_valid_lens, None if caches is None else caches[i],
+                    need_weights)
+>>>>>>> issue14
         return self.dense(X)
+
+    def _check_caches(self, caches) -> int:
+        """Check ``caches`` (one KVCache per block, equal lengths); return that length."""
+        if caches is None:
+            return 0
+        if not isinstance(caches, (list, tuple)) or len(caches) != len(self.blks) or any(
+                not isinstance(c, KVCache) for c in caches):
+            raise TypeError(f"caches must be a list of {len(self.blks)} d2lmha.KVCache "
+                            f"(one per block; see new_caches())")
+        lengths = {c.cached_len for c in caches}
+        if len(lengths) != 1:
+            raise ValueError(f"caches hold different numbers of tokens {sorted(lengths)}; "
+                             f"they must come from the same generation")
+        return lengths.pop()
 
 
 def to_torch_decoder_layer(block: TransformerDecoderBlock) -> nn.TransformerDecoderLayer:

@@ -20,7 +20,7 @@ from torch.nn import functional as F
 
 from .attention import DotProductAttention
 from .masking import masked_softmax
-from .multihead import MultiHeadAttention
+from .multihead import MultiHeadAttention, repeat_kv
 
 __all__ = ["multihead_loop", "multihead_einsum", "to_torch_multihead"]
 
@@ -43,7 +43,8 @@ def multihead_loop(layer: MultiHeadAttention, queries: torch.Tensor, keys: torch
     """Multi-head attention as ``h`` single heads run one after another, then ``W_o``.
 
     Head ``i`` uses rows ``i·d_k .. (i+1)·d_k - 1`` of ``layer.W_q``, ``W_k``, ``W_v``
-    (its own ``W_i^Q``, ``W_i^K``, ``W_i^V``, each ``[d_k, d_model]``), runs a
+    (its own ``W_i^Q``, ``W_i^K``, ``W_i^V``, each ``[d_k, d_model]``; with fewer K/V
+    heads, the ``W_k``, ``W_v`` rows of K/V head ``i // layer.group_size``), runs a
     :class:`~d2lmha.DotProductAttention`, and the ``h`` results are concatenated along
     the feature axis before ``layer.W_o``.
 
@@ -78,9 +79,10 @@ def multihead_loop(layer: MultiHeadAttention, queries: torch.Tensor, keys: torch
     heads, weights = [], []
     for i in range(num_heads):
         rows = slice(i * d_k, (i + 1) * d_k)
-        Q_i, K_i, V_i = (_rows(W, rows)(X) for W, X in ((layer.W_q, queries),
-                                                          (layer.W_k, keys),
-                                                          (layer.W_v, values)))
+        j = i // layer.group_size   # the K/V head that query head i reads
+        kv_rows = slice(j * d_k, (j + 1) * d_k)
+        Q_i = _rows(layer.W_q, rows)(queries)
+        K_i, V_i = _rows(layer.W_k, kv_rows)(keys), _rows(layer.W_v, kv_rows)(values)
         heads.append(attention(Q_i, K_i, V_i, valid_lens,
                                mask=None if mask is None else mask[:, i]))
         weights.append(attention.attention_weights)
@@ -113,10 +115,14 @@ def multihead_einsum(layer: MultiHeadAttention, queries: torch.Tensor, keys: tor
 
     def project(linear: nn.Linear, X: torch.Tensor) -> torch.Tensor:
         # [batch, n, m] x [heads, d_k, m] -> [batch, heads, n, d_k]
-        out = torch.einsum("bnm,hdm->bhnd", X, linear.weight.unflatten(0, (num_heads, d_k)))
-        return out if linear.bias is None else out + linear.bias.view(num_heads, 1, d_k)
+        heads = linear.out_features // d_k
+        out = torch.einsum("bnm,hdm->bhnd", X, linear.weight.unflatten(0, (heads, d_k)))
+        return out if linear.bias is None else out + linear.bias.view(heads, 1, d_k)
 
-    Q, K, V = project(layer.W_q, queries), project(layer.W_k, keys), project(layer.W_v, values)
+    # K/V heads repeated for their groups of query heads (a no-op without GQA)
+    Q = project(layer.W_q, queries)
+    K = repeat_kv(project(layer.W_k, keys), layer.group_size)
+    V = repeat_kv(project(layer.W_v, values), layer.group_size)
     scores = torch.einsum("bhqd,bhkd->bhqk", Q, K) / math.sqrt(d_k)
     weights = masked_softmax(scores, valid_lens, mask=mask)
     context = torch.einsum("bhqk,bhkd->bhqd", weights, V)
@@ -144,7 +150,8 @@ def to_torch_multihead(layer: MultiHeadAttention) -> nn.MultiheadAttention:
     Raises:
         TypeError: ``layer`` is not a ``MultiHeadAttention``.
         ValueError: ``layer.query_size != layer.num_hiddens`` (PyTorch's layer needs the
-            query width to equal ``embed_dim``).
+            query width to equal ``embed_dim``), or ``layer`` has fewer K/V heads than
+            query heads (``torch.nn.MultiheadAttention`` has no grouped-query form).
 
     Source: PyTorch documentation of ``torch.nn.MultiheadAttention``.
     """
@@ -155,6 +162,11 @@ def to_torch_multihead(layer: MultiHeadAttention) -> nn.MultiheadAttention:
             f"layer.query_size={layer.query_size} must equal num_hiddens={layer.num_hiddens} "
             "for torch.nn.MultiheadAttention (its queries are embed_dim wide)"
         )
+    if layer.group_size > 1:
+        raise ValueError(
+            f"layer has num_kv_heads={layer.num_kv_heads} < num_heads={layer.num_heads}; "
+            "torch.nn.MultiheadAttention has one K/V head per query head (compare with "
+            "scaled_dot_product_attention(..., enable_gqa=True) instead)")
     weight = layer.W_q.weight
     bias = layer.W_q.bias is not None
     ref = nn.MultiheadAttention(layer.num_hiddens, layer.num_heads, dropout=layer.dropout_p,

@@ -14,19 +14,23 @@ __all__ = ["PositionalEncoding", "LearnedPositionalEncoding", "sinusoidal_encodi
            "check_positions"]
 
 
-def check_positions(X: torch.Tensor, num_hiddens: int, max_len: int) -> None:
-    """Check ``X`` is ``[batch, n, num_hiddens]`` with ``n <= max_len``.
+def check_positions(X: torch.Tensor, num_hiddens: int, max_len: int,
+                    offset: int = 0) -> None:
+    """Check ``X`` is ``[batch, n, num_hiddens]`` with ``offset + n <= max_len``.
 
     Raises:
-        TypeError: ``X`` is not a floating tensor.
-        ValueError: wrong number of dims, wrong width, or a sequence longer than ``max_len``.
+        TypeError: ``X`` is not a floating tensor; ``offset`` not an int.
+        ValueError: wrong number of dims, wrong width, a negative ``offset``, or positions
+            past ``max_len``.
     """
     check_tensor("X", X, ndim_min=3)
+    check_positive_int("offset", offset, minimum=0)
     if X.dim() != 3 or X.shape[-1] != num_hiddens:
         raise ValueError(f"X must be [batch, n, num_hiddens={num_hiddens}], got shape "
                          f"{list(X.shape)}")
-    if X.shape[1] > max_len:
-        raise ValueError(f"X has sequence length {X.shape[1]} but max_len={max_len}; "
+    if offset + X.shape[1] > max_len:
+        start = f" (from position {offset})" if offset else ""
+        raise ValueError(f"X has sequence length {X.shape[1]}{start} but max_len={max_len}; "
                          "build the encoding with a larger max_len")
 
 
@@ -80,10 +84,13 @@ class PositionalEncoding(nn.Module):
 
     Forward:
         X: ``[batch, n, num_hiddens]`` floating, ``n <= max_len``.
-        Returns ``X + P[:, :n]`` (then dropout), same shape and dtype.
+        offset: position of ``X``'s first token (default 0; while decoding with a
+        :class:`~d2lmha.KVCache`, the number of tokens already cached).
+        Returns ``X + P[:, offset:offset + n]`` (then dropout), same shape and dtype.
 
     Raises:
-        ValueError: odd ``num_hiddens``; in forward, wrong width or ``n > max_len``.
+        ValueError: odd ``num_hiddens``; in forward, wrong width or ``offset + n >
+        max_len``.
 
     Source: d2l.ai section 11.6.3 (same formula and names); Vaswani et al. (2017) 3.5.
     """
@@ -95,9 +102,9 @@ class PositionalEncoding(nn.Module):
         self.register_buffer("P", sinusoidal_encoding(max_len, num_hiddens)[None],
                              persistent=False)
 
-    def forward(self, X):
-        check_positions(X, self.num_hiddens, self.max_len)
-        return self.dropout(X + self.P[:, :X.shape[1]].to(X.dtype))
+    def forward(self, X, offset: int = 0):
+        check_positions(X, self.num_hiddens, self.max_len, offset)
+        return self.dropout(X + self.P[:, offset:offset + X.shape[1]].to(X.dtype))
 
 
 class LearnedPositionalEncoding(nn.Module):

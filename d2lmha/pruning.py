@@ -147,12 +147,18 @@ def prune_heads(mha: MultiHeadAttention, heads_to_remove) -> PrunedMultiHeadAtte
 
     Raises:
         TypeError: ``mha`` is not a ``MultiHeadAttention``; an index is not an int.
-        ValueError: an index out of range or repeated.
+        ValueError: an index out of range or repeated; ``mha`` shares K/V heads
+            (``num_kv_heads < num_heads``), where removing a query head would not remove
+            its K/V head.
 
     Source: Michel et al. (2019) section 5.
     """
     if not isinstance(mha, MultiHeadAttention):
         raise TypeError(f"mha must be a d2lmha.MultiHeadAttention, got {type(mha).__name__}")
+    if mha.group_size > 1:
+        raise ValueError(f"mha has num_kv_heads={mha.num_kv_heads} < num_heads="
+                         f"{mha.num_heads}; prune_heads removes heads of multi-head "
+                         f"attention with one K/V head per query head only")
     remove = set(_check_heads_to_remove(heads_to_remove, mha.num_heads))
     return PrunedMultiHeadAttention(mha, [h for h in range(mha.num_heads) if h not in remove])
 

@@ -50,6 +50,8 @@ class Seq2SeqTransformer(nn.Module):
             attention layer (divides ``num_hiddens``). num_enc_blks, num_dec_blks: layers.
         ffn_num_hiddens: FFN width (default ``2 * num_hiddens``). max_len: longest
             source and target. dropout: dropout everywhere.
+        num_kv_heads: K/V heads of the decoder's attention layers (default ``num_heads``;
+            fewer is grouped-query attention, 1 multi-query; it sets the KV cache's size).
 
     Forward ``(src, src_valid_lens, tgt_in)``:
         src: int64 ``[batch, source_len]``, padded after ``src_valid_lens`` tokens;
@@ -68,36 +70,19 @@ class Seq2SeqTransformer(nn.Module):
     Source: Vaswani et al. (2017) section 3; d2l.ai section 11.7.
     """
 
-    def __init__(
-        self,
-        vocab_size: int,
-        num_hiddens: int = 32,
-        num_heads: int = 4,
-        num_enc_blks: int = 1,
-        num_dec_blks: int = 1,
-        ffn_num_hiddens: int | None = None,
-        max_len: int = 64,
-        dropout: float = 0.0,
-    ):
+    def __init__(self, vocab_size: int, num_hiddens: int = 32, num_heads: int = 4,
+                 num_enc_blks: int = 1, num_dec_blks: int = 1,
+                 ffn_num_hiddens: int | None = None, max_len: int = 64, dropout: float = 0.0,
+                 num_kv_heads: int | None = None):
         super().__init__()
         check_positive_int("num_hiddens", num_hiddens)
         ffn = ffn_num_hiddens or 2 * num_hiddens
-        self.encoder = BERTEncoder(
-            vocab_size,
-            num_hiddens,
-            ffn,
-            num_heads,
-            num_enc_blks,
-            dropout=dropout,
-            max_len=max_len,
-            type_vocab_size=0,
-            use_bias=True,
-            norm_eps=1e-5,
-            activation="relu",
-        )
-        self.decoder = TransformerDecoder(
-            vocab_size, num_hiddens, ffn, num_heads, num_dec_blks, dropout=dropout, max_len=max_len
-        )
+        self.encoder = BERTEncoder(vocab_size, num_hiddens, ffn, num_heads, num_enc_blks,
+                                   dropout=dropout, max_len=max_len, type_vocab_size=0,
+                                   use_bias=True, norm_eps=1e-5, activation="relu")
+        self.decoder = TransformerDecoder(vocab_size, num_hiddens, ffn, num_heads,
+                                          num_dec_blks, dropout=dropout, max_len=max_len,
+                                          num_kv_heads=num_kv_heads)
         self.enc_attentions = None
 
     def encode(self, src, src_valid_lens):
@@ -122,25 +107,24 @@ class Seq2SeqTransformer(nn.Module):
 
 
 @torch.no_grad()
-def greedy_decode(
-    model: Seq2SeqTransformer,
-    src,
-    src_valid_lens,
-    num_steps: int,
-    bos_id: int = 1,
-    eos_id: int = 2,
-    pad_id: int = 0,
-):
+def greedy_decode(model: Seq2SeqTransformer, src, src_valid_lens, num_steps: int,
+                  bos_id: int = 1, eos_id: int = 2, pad_id: int = 0,
+                  use_cache: bool = False, need_weights: bool = True):
     """Predict a target one token at a time, feeding each arg-max back in.
 
-    At step t the decoder reads ``<bos>`` and its own t previous predictions (no cache:
-    every step re-runs the decoder on the whole prefix). After a row predicts ``eos_id``
-    its later tokens are set to ``pad_id``.
+    At step t the decoder reads ``<bos>`` and its own t previous predictions. Without a
+    cache every step re-runs the decoder on the whole prefix; with ``use_cache=True`` each
+    block keeps a :class:`~d2lmha.KVCache` and a step runs the new token only (same ids,
+    outputs equal up to float rounding). After a row predicts ``eos_id`` its later tokens
+    are set to ``pad_id``.
 
     Args:
         model: a :class:`Seq2SeqTransformer` (run in eval mode; its mode is restored).
         src, src_valid_lens: as in its forward. num_steps: tokens to predict.
         bos_id, eos_id, pad_id: the special ids.
+        use_cache: decode incrementally with one KVCache per decoder block.
+        need_weights: False takes the fused attention path (faster); the returned
+            cross-attentions are then ``None``.
 
     Returns:
         ``(ids, cross_attentions)``: ids int64 ``[batch, num_steps]``; cross_attentions
@@ -163,13 +147,24 @@ def greedy_decode(
     model.eval()
     enc_outputs = model.encode(src, src_valid_lens)
     tgt = torch.full((src.shape[0], 1), bos_id, dtype=torch.long, device=src.device)
+    caches = model.decoder.new_caches() if use_cache else None
+    rows = []   # with a cache, each step's cross-attention row, per block
     for _ in range(num_steps):
-        logits = model.decoder(tgt, enc_outputs, src_valid_lens)
+        new = tgt if caches is None else tgt[:, -1:]
+        logits = model.decoder(new, enc_outputs, src_valid_lens, caches, need_weights)
         tgt = torch.cat([tgt, logits[:, -1].argmax(-1, keepdim=True)], 1)
+        if caches is not None and need_weights:
+            rows.append(model.decoder.cross_attentions)
     model.train(was_training)
     ids = tgt[:, 1:]
     finished = (ids == eos_id).long().cumsum(1) - (ids == eos_id).long() > 0
-    return ids.masked_fill(finished, pad_id), model.decoder.cross_attentions
+    if not need_weights:
+        weights = None
+    elif caches is None:
+        weights = model.decoder.cross_attentions
+    else:
+        weights = tuple(torch.cat(per_block, dim=2) for per_block in zip(*rows))
+    return ids.masked_fill(finished, pad_id), weights
 
 
 @torch.no_grad()
