@@ -18,7 +18,7 @@ from .rope import RotaryEmbedding, rope_angles, rotary_embedding
 
 # Chapter 04 and 05 modules are used by module name: d2lmha.training.train(...),
 # d2lmha.head_types.offset_score(...), d2lmha.importance.head_importance(...), d2lmha.paraphrases.load_paraphrases(), ...
-from . import head_types, importance, paraphrases, pruning, tasks, training, viewer  # noqa: E402
+from . import head_types, importance, memory, paraphrases, pruning, tasks, training, viewer  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -32,5 +32,5 @@ __all__ = [
     "rotary_embedding", "rope_angles", "RotaryEmbedding",
     "importance", "pruning",
     "multihead_loop", "multihead_einsum", "to_torch_multihead",
-    "head_types", "tasks", "training", "viewer", "paraphrases",
+    "head_types", "tasks", "training", "viewer", "paraphrases", "memory",
 ]
