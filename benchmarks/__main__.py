@@ -72,7 +72,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def speed_table(config: dict, device, rounds: int) -> pd.DataFrame:
-    """One row per (point, implementation): median ms and ratio, forward and fwd+bwd."""
+    """One row per (point, implementation): median ms, median ratio and the ratio's range
+    (min–max over the rounds), forward and fwd+bwd."""
     rows = []
     for point in tqdm(config["points"], desc="speed"):
         modes = {mode: time_point(point, device, rounds, config["target_s"], backward)
@@ -85,6 +86,8 @@ def speed_table(config: dict, device, rounds: int) -> pd.DataFrame:
             for mode, result in modes.items():
                 row[f"{mode} ms"] = result[name]["ms"]
                 row[f"{mode} ratio"] = result[name]["ratio"]
+                row[f"{mode} ratio range"] = (f"{result[name]['ratio min']:.2f}–"
+                                              f"{result[name]['ratio max']:.2f}")
             goal = GOALS.get(name)
             row["goal"] = "" if goal is None else f"<= {goal}"
             row["met"] = ("" if goal is None else "yes" if max(
@@ -121,7 +124,8 @@ def _run(args: argparse.Namespace) -> dict:
         f"# d2lmha benchmark{' (quick run: tiny sizes, not for reading)' if args.quick else ''}",
         "\n".join(f"- {key}: {value}" for key, value in machine.items()),
         "## Time relative to torch.nn.MultiheadAttention (same weights)\n\n"
-        "Median over paired, interleaved rounds of (time / torch's time in the same round); "
+        "Median over paired, interleaved rounds of (time / torch's time in the same round), "
+        "and its range (min–max over the rounds); "
         "`vs` names the baseline: `torch weights` = `need_weights=True, "
         "average_attn_weights=False`, `torch fused` = `need_weights=False`. Forward runs "
         "under `no_grad` in eval mode; fwd+bwd adds the gradients of input and weights.",

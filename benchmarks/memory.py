@@ -5,17 +5,15 @@ The weights path materialises the ``[batch, heads, T, T]`` scores and weights; t
 Each path's peak is reported next to the analytic size of one attention matrix,
 ``batch · heads · T² · bytes per element``.
 
-Measurement: on CUDA, ``torch.cuda.max_memory_allocated`` above the allocation at the
-start. On CPU, ``torch.profiler`` with ``profile_memory=True`` records every allocation and
-free made by PyTorch's CPU allocator; the running sum of those records, in time order,
-peaks at the forward's peak allocation above the start.
+Measurement: :func:`d2lmha.memory.peak_bytes` (CUDA: ``max_memory_allocated``; CPU:
+``torch.profiler`` memory records), the same function chapter 02 uses.
 """
 from __future__ import annotations
 
 import torch
-from torch.profiler import ProfilerActivity, profile
 
 import d2lmha
+from d2lmha.memory import peak_bytes  # noqa: F401  (re-exported: the benchmark's measure)
 
 __all__ = ["peak_bytes", "attention_matrix_bytes", "memory_table"]
 
@@ -23,36 +21,6 @@ __all__ = ["peak_bytes", "attention_matrix_bytes", "memory_table"]
 def attention_matrix_bytes(batch: int, heads: int, length: int, dtype=torch.float32) -> int:
     """Bytes of one ``[batch, heads, length, length]`` tensor of ``dtype``."""
     return batch * heads * length * length * torch.empty((), dtype=dtype).element_size()
-
-
-def peak_bytes(forward, device) -> int:
-    """Peak bytes allocated by PyTorch during ``forward()`` (run under ``no_grad``).
-
-    Args:
-        forward: zero-argument callable.
-        device: ``torch.device`` the work runs on (``cuda`` or ``cpu``).
-
-    Returns:
-        Peak allocation above the allocation when the call started, in bytes (>= 0).
-    """
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        start = torch.cuda.memory_allocated(device)
-        with torch.no_grad():
-            forward()
-        torch.cuda.synchronize(device)
-        return torch.cuda.max_memory_allocated(device) - start
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        with torch.no_grad():
-            forward()
-    records = sorted((e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"),
-                     key=lambda e: e.start_ns())
-    running = peak = 0
-    for record in records:
-        running += record.nbytes()
-        peak = max(peak, running)
-    return peak
 
 
 def memory_table(batch: int, length: int, width: int, heads: int, device):

@@ -119,7 +119,8 @@ def time_point(point: Point, device, rounds: int, target_s: float, backward: boo
 
     Returns:
         dict name -> ``{"ms": median seconds per call × 1e3, "ratio": median over rounds
-        of time / baseline time in the same round}``.
+        of time / baseline time in the same round, "ratio min", "ratio max": the smallest
+        and largest of those per-round ratios}``.
     """
     forwards, X = build_implementations(point, device)
     threads = torch.get_num_threads()
@@ -138,6 +139,8 @@ def time_point(point: Point, device, rounds: int, target_s: float, backward: boo
     result = {}
     for name in names:
         baseline = times[IMPLEMENTATIONS[name]]
+        ratios = [t / b for t, b in zip(times[name], baseline)]
         result[name] = {"ms": statistics.median(times[name]) * 1e3,
-                        "ratio": statistics.median(t / b for t, b in zip(times[name], baseline))}
+                        "ratio": statistics.median(ratios),
+                        "ratio min": min(ratios), "ratio max": max(ratios)}
     return result

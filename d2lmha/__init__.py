@@ -18,11 +18,12 @@ from .plotting import show_heatmaps
 from .positional import LearnedPositionalEncoding, PositionalEncoding, sinusoidal_encoding
 from .rope import RotaryEmbedding, rope_angles, rotary_embedding
 
-# Chapter 04, 05 and 06 modules are used by module name: d2lmha.training.train(...),
+# Modules of chapters 04-07 are used by module name: d2lmha.training.train(...),
 # d2lmha.head_types.offset_score(...), d2lmha.importance.head_importance(...),
-# d2lmha.paraphrases.load_paraphrases(), d2lmha.seq2seq.greedy_decode(...), ...
-from . import (head_types, importance, paraphrases, pruning, seq2seq, tasks,  # noqa: E402
-               training, viewer)
+# d2lmha.paraphrases.load_paraphrases(), d2lmha.seq2seq.greedy_decode(...),
+# d2lmha.gqa.convert_to_gqa(...), ...
+from . import (gqa, head_types, importance, memory, paraphrases, pruning, seq2seq,  # noqa: E402
+               tasks, training, viewer)
 
 __version__ = "0.1.0"
 
@@ -37,5 +38,5 @@ __all__ = [
     "rotary_embedding", "rope_angles", "RotaryEmbedding",
     "importance", "pruning",
     "multihead_loop", "multihead_einsum", "to_torch_multihead",
-    "head_types", "tasks", "training", "viewer", "paraphrases", "seq2seq",
+    "head_types", "tasks", "training", "viewer", "paraphrases", "seq2seq", "memory", "gqa",
 ]

@@ -111,22 +111,9 @@ class TransformerDecoderBlock(nn.Module):
     Source: Vaswani et al. (2017) section 3.1; d2l.ai section 11.7.5.
     """
 
-<<<<<<< HEAD
-    def __init__(
-        self,
-        num_hiddens: int,
-        ffn_num_hiddens: int,
-        num_heads: int,
-        dropout: float = 0.0,
-        use_bias: bool = False,
-        norm_eps: float = 1e-5,
-        activation: str = "relu",
-    ):
-=======
     def __init__(self, num_hiddens: int, ffn_num_hiddens: int, num_heads: int,
                  dropout: float = 0.0, use_bias: bool = False, norm_eps: float = 1e-5,
                  activation: str = "relu", num_kv_heads: int | None = None):
->>>>>>> issue14
         super().__init__()
         check_positive_int("ffn_num_hiddens", ffn_num_hiddens)
         self.num_hiddens, self.num_heads, self.use_bias = num_hiddens, num_heads, use_bias
@@ -141,11 +128,6 @@ class TransformerDecoderBlock(nn.Module):
 
     def forward(self, X, enc_outputs, enc_valid_lens=None, cache=None, need_weights=True):
         _check_decoder_inputs(X, enc_outputs, enc_valid_lens, self.num_hiddens)
-<<<<<<< HEAD
-        mask = causal_mask(X.shape[1], device=X.device)  # [target, target]
-        Y = self.addnorm1(X, self.self_attention(X, X, X, mask=mask))
-        attended = self.cross_attention(Y, enc_outputs, enc_outputs, enc_valid_lens)
-=======
         if cache is not None and not isinstance(cache, KVCache):
             raise TypeError(f"cache must be a d2lmha.KVCache, got {type(cache).__name__}")
         if cache is None:
@@ -165,7 +147,6 @@ class TransformerDecoderBlock(nn.Module):
         Y = self.addnorm1(X, attended)
         attended = self.cross_attention(Y, enc_outputs, enc_outputs, enc_valid_lens,
                                         need_weights=need_weights, projected_kv=source)
->>>>>>> issue14
         Z = self.addnorm2(Y, attended)
         return self.addnorm3(Z, self.ffn(Z))
 
@@ -208,26 +189,10 @@ class TransformerDecoder(nn.Module):
     Source: d2l.ai section 11.7.5 (``TransformerDecoder``); Vaswani et al. (2017) 3.4.
     """
 
-<<<<<<< HEAD
-    def __init__(
-        self,
-        vocab_size: int,
-        num_hiddens: int,
-        ffn_num_hiddens: int,
-        num_heads: int,
-        num_blks: int,
-        dropout: float = 0.0,
-        max_len: int = 64,
-        use_bias: bool = True,
-        norm_eps: float = 1e-5,
-        activation: str = "relu",
-    ):
-=======
     def __init__(self, vocab_size: int, num_hiddens: int, ffn_num_hiddens: int,
                  num_heads: int, num_blks: int, dropout: float = 0.0, max_len: int = 64,
                  use_bias: bool = True, norm_eps: float = 1e-5, activation: str = "relu",
                  num_kv_heads: int | None = None):
->>>>>>> issue14
         super().__init__()
         check_positive_int("vocab_size", vocab_size)
         check_positive_int("num_blks", num_blks)
@@ -235,46 +200,15 @@ class TransformerDecoder(nn.Module):
         self.embedding = nn.Embedding(vocab_size, num_hiddens)
         self.pos_encoding = PositionalEncoding(num_hiddens, dropout, max_len)
         self.blks = nn.ModuleList(
-<<<<<<< HEAD
-            TransformerDecoderBlock(
-                num_hiddens, ffn_num_hiddens, num_heads, dropout, use_bias, norm_eps, activation
-            )
-            for _ in range(num_blks)
-        )
-=======
             TransformerDecoderBlock(num_hiddens, ffn_num_hiddens, num_heads, dropout,
                                     use_bias, norm_eps, activation, num_kv_heads)
             for _ in range(num_blks))
->>>>>>> issue14
         self.dense = nn.Linear(num_hiddens, vocab_size)
 
     @property
     def cross_attentions(self) -> tuple:
         return tuple(blk.cross_attention.attention_weights for blk in self.blks)
 
-<<<<<<< HEAD
-    def forward(self, tgt_ids, enc_outputs, enc_valid_lens=None):
-        if (
-            not isinstance(tgt_ids, torch.Tensor)
-            or tgt_ids.is_floating_point()
-            or tgt_ids.dtype == torch.bool
-        ):
-            raise TypeError("tgt_ids must be an integer torch.Tensor [batch, target_len]")
-        if tgt_ids.dim() != 2:
-            raise ValueError(
-                f"tgt_ids must be [batch, target_len], got shape {list(tgt_ids.shape)}"
-            )
-        if tgt_ids.shape[1] > self.pos_encoding.max_len:
-            raise ValueError(
-                f"tgt_ids has {tgt_ids.shape[1]} tokens but max_len={self.pos_encoding.max_len}"
-            )
-        _check_memory(
-            enc_outputs, enc_valid_lens, tgt_ids.shape[0], tgt_ids.shape[1], self.num_hiddens
-        )
-        X = self.pos_encoding(self.embedding(tgt_ids))
-        for blk in self.blks:
-            X = blk(X, enc_outputs, enc_valid_lens)
-=======
     def new_caches(self) -> list[KVCache]:
         """One empty :class:`~d2lmha.KVCache` per block, for a generation from scratch."""
         return [KVCache() for _ in self.blks]
@@ -297,7 +231,6 @@ class TransformerDecoder(nn.Module):
         for i, blk in enumerate(self.blks):
             X = blk(X, enc_outputs, enc_valid_lens, None if caches is None else caches[i],
                     need_weights)
->>>>>>> issue14
         return self.dense(X)
 
     def _check_caches(self, caches) -> int:

@@ -32,7 +32,8 @@ from .device import seed_everything
 from .encoder import BERTEncoder
 from .tasks import IGNORE_INDEX, LookupTask
 
-__all__ = ["TokenClassifier", "tiny_model", "loss_and_accuracy", "train", "evaluate"]
+__all__ = ["TokenClassifier", "tiny_model", "loss_and_accuracy", "train", "evaluate",
+           "head_count_study", "load_head_count_study"]
 
 
 class TokenClassifier(nn.Module):
@@ -273,3 +274,111 @@ def evaluate(model: nn.Module, task: LookupTask, num_samples: int = 1024,
     for j, offset in enumerate(task.offsets):
         result[f"accuracy@{offset:+d}"] = right[..., j][labelled].float().mean().item()
     return result
+
+
+def head_count_study(task: LookupTask, configs, seeds, num_steps: int = 400,
+                     lr: float = 3e-3, batch_size: int = 64, device=None) -> list[dict]:
+    """Train one :func:`tiny_model` per (heads, width, seed) and evaluate each.
+
+    Chapter 04 uses this to report how much the accuracy of a one-layer encoder after
+    ``num_steps`` steps depends on the seed, for several head counts at equal width and
+    for a wider model (a width sweep). Every run is seeded (:func:`tiny_model` with
+    ``seed``, :func:`train` with the same ``seed``), so one row can be re-run alone and
+    gives the same numbers on the same machine.
+
+    Args:
+        task: a :class:`~d2lmha.tasks.LookupTask`.
+        configs: iterable of ``(num_heads, num_hiddens)`` pairs (``num_heads`` must
+            divide ``num_hiddens``).
+        seeds: iterable of non-negative int seeds.
+        num_steps, lr, batch_size: as in :func:`train`. device: where to train.
+
+    Returns:
+        A list of dicts, one per run, in the order configs x seeds: ``heads``,
+        ``width``, ``d_k`` (= width / heads), ``steps``, ``seed`` and the keys of
+        :func:`evaluate`
+        (``loss`` in nats, ``accuracy`` and ``accuracy@<offset>`` in [0, 1]).
+
+    Raises:
+        ValueError: ``configs`` or ``seeds`` is empty, a seed is negative, or a head
+            count does not divide its width (all checked before any training).
+        TypeError: ``task`` is not a LookupTask (as :func:`tiny_model`).
+
+    Source: the seed-spread rule of this course; d2l.ai section 11.5 exercise 1 (vary the
+    number of heads).
+    """
+    configs, seeds = [tuple(c) for c in configs], list(seeds)
+    if not configs or not seeds:
+        raise ValueError(f"configs and seeds must be non-empty, got {configs!r} and {seeds!r}")
+    for seed in seeds:
+        check_positive_int("seed", seed, minimum=0)
+    for heads, width in configs:
+        check_positive_int("num_heads", heads)
+        check_positive_int("num_hiddens", width)
+        if width % heads:
+            raise ValueError(f"num_hiddens={width} is not divisible by num_heads={heads}")
+    rows = []
+    for heads, width in configs:
+        for seed in seeds:
+            model = tiny_model(task, num_heads=heads, num_hiddens=width, seed=seed,
+                               device=device)
+            train(model, task, num_steps=num_steps, lr=lr, batch_size=batch_size, seed=seed,
+                  progress=False)
+            rows.append({"heads": heads, "width": width, "d_k": width // heads,
+                         "steps": num_steps, "seed": seed, **evaluate(model, task)})
+    return rows
+
+
+def load_head_count_study():
+    """Chapter 04's stored seed study, as a ``pandas.DataFrame`` (one row per run).
+
+    Made by ``python -m d2lmha.training`` (:func:`head_count_study` on
+    ``LookupTask(32, 12, (-1, 2))`` for every (heads, width) of :data:`STUDY_CONFIGS` at 400
+    steps and for :data:`STUDY_LONGER`, seeds :data:`STUDY_SEEDS`, one CPU thread) and
+    shipped in ``d2lmha/data/head_count_study.csv``. Columns: ``heads``, ``width``, ``d_k``,
+    ``steps``, ``seed``, ``loss`` (nats), ``accuracy``, ``accuracy@-1``, ``accuracy@+2``.
+    ``tests/test_tasks_training.py`` re-trains stored rows and checks they agree.
+
+    Raises:
+        FileNotFoundError: the CSV is missing from the installed package.
+    """
+    from importlib import resources
+
+    import pandas as pd
+
+    with resources.files("d2lmha").joinpath("data", "head_count_study.csv").open() as file:
+        return pd.read_csv(file)
+
+
+STUDY_CONFIGS = ((1, 24), (2, 24), (4, 24), (2, 12), (4, 48))
+"""(heads, width) pairs of chapter 04's stored seed study: 1, 2, 4 heads at width 24, and a
+width sweep that moves d_k alone (2 heads at width 12: d_k = 6; 4 heads at width 48: d_k = 12)."""
+STUDY_SEEDS = range(5)
+STUDY_LONGER = ((1, 24), 800)
+"""One head at width 24 trained twice as long (800 steps): is one head slower or unable?"""
+
+
+def _write_study(path) -> None:
+    """Run chapter 04's seed study (vocabulary 32) and write it as CSV to ``path``.
+
+    About 30 trainings of a few seconds each on one CPU thread: too slow for the chapter
+    (which must run in under a minute), so the chapter reads the CSV, re-trains seed 0
+    itself and compares, and ``tests/test_tasks_training.py`` re-runs stored rows.
+    """
+    import csv
+
+    torch.set_num_threads(1)
+    task = LookupTask(vocab_size=32, seq_len=12, offsets=(-1, 2))
+    rows = head_count_study(task, STUDY_CONFIGS, STUDY_SEEDS)
+    config, steps = STUDY_LONGER
+    rows += head_count_study(task, [config], STUDY_SEEDS, num_steps=steps)
+    with open(path, "w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+if __name__ == "__main__":  # python -m d2lmha.training: re-make chapter 04's stored study
+    from pathlib import Path
+
+    _write_study(Path(__file__).parent / "data" / "head_count_study.csv")

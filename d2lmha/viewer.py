@@ -5,9 +5,10 @@ the layer and the head, and a menu for the query token. Below them: the head's a
 matrix (queries down, keys across, the chosen query's row boxed) and a bar chart of the
 keys that query attends to most. Everything is recomputed when a control changes.
 
-The figure is a ``matplotlib`` figure: in a notebook cell that ends with ``plt.show()`` it
-is also drawn as a plain image, so the notebook reads well without a kernel (where no
-widget can run) and nbval can execute it. Tests drive the viewer without a browser:
+``display(viewer)`` shows the widget (or, where no widget can run, a one-line description
+instead of ipywidgets' ``VBox(...)`` repr). The figure is a ``matplotlib`` figure: in a
+notebook cell that ends with ``plt.show()`` it is also drawn as a plain image, so the
+notebook reads well without a kernel and nbval can execute it. Tests drive the viewer without a browser:
 :meth:`HeadViewer.update` does what moving a control does.
 
 Source: the per-head viewers of bertviz (Vig, 2019) and of the seed page on multi-head
@@ -93,6 +94,21 @@ class HeadViewer:
         for control in (self.layer, self.head, self.query):
             control.observe(self._on_control, names="value")
         self.draw()
+
+    def _repr_mimebundle_(self, **kwargs):
+        """What ``display(viewer)`` shows: the live widget, with a readable text fallback.
+
+        A notebook front end shows the widget where it can (a running kernel, a trusted
+        notebook). Where it cannot, for example in a notebook opened before it is run, it
+        shows the ``text/plain`` entry instead: a sentence saying what the viewer is and
+        how to get it, rather than ipywidgets' ``VBox(children=(...))`` repr.
+        """
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        bundle["text/plain"] = (
+            f"[interactive head viewer: layer {self.layer.value}, head {self.head.value}, "
+            f"query {self.query.value} ({self.tokens[self.query.value]!r}). Run the cell with "
+            "a kernel to use its controls; a static figure of this view follows.]")
+        return bundle
 
     def _set_sentence(self, sentence: str, query: int | None = None) -> None:
         weights, batch = sentence_attentions(self.model, self.tokenizer, sentence)
@@ -198,8 +214,10 @@ def head_viewer(model, tokenizer, sentence: str, layer: int = 0, head: int = 0,
         top_k: how many keys to list. figsize: figure size in inches.
 
     Returns:
-        A :class:`HeadViewer`; display ``viewer.widget``, and end the cell with
-        ``plt.show()`` to leave the static figure.
+        A :class:`HeadViewer`; ``display(viewer)`` shows its widget (with a readable
+        fallback where widgets cannot run), and ending the cell with ``plt.show()`` leaves
+        a static figure of the first view. Drive a second viewer from code if the displayed
+        one should keep matching that figure.
 
     Raises:
         ValueError: empty sentence, ``layer``/``head`` out of range, ``top_k < 1``.

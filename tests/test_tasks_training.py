@@ -207,3 +207,30 @@ def test_progress_bar_reports_the_run(capsys):
     err = capsys.readouterr().err
     assert "tiny run" in err and "3/3" in err
     assert len(history["loss"]) == 3
+
+
+def test_head_count_study_rows_and_errors():
+    from d2lmha.training import head_count_study
+    task = LookupTask(vocab_size=8, seq_len=6, offsets=(-1, 1))
+    rows = head_count_study(task, [(1, 8), (2, 8)], [0, 3], num_steps=3, batch_size=4)
+    assert [(r["heads"], r["width"], r["d_k"], r["steps"], r["seed"]) for r in rows] == [
+        (1, 8, 8, 3, 0), (1, 8, 8, 3, 3), (2, 8, 4, 3, 0), (2, 8, 4, 3, 3)]
+    assert all(0.0 <= r["accuracy"] <= 1.0 and "accuracy@-1" in r for r in rows)
+    for configs, seeds, text in (([], [0], "non-empty"), ([(3, 8)], [0], "not divisible"),
+                                 ([(1, 8)], [-1], "seed")):
+        with pytest.raises(ValueError, match=text):
+            head_count_study(task, configs, seeds, num_steps=1)
+
+
+def test_stored_head_count_study_is_what_training_gives():
+    # The chapter reads this file instead of training 30 models; re-run two of its rows.
+    from d2lmha.training import STUDY_CONFIGS, STUDY_SEEDS, head_count_study, load_head_count_study
+    study = load_head_count_study()
+    assert len(study) == (len(STUDY_CONFIGS) + 1) * len(STUDY_SEEDS)
+    assert (study["d_k"] == study["width"] // study["heads"]).all()
+    task = LookupTask(vocab_size=32, seq_len=12, offsets=(-1, 2))
+    for row in head_count_study(task, [(2, 24)], [1]) + head_count_study(task, [(4, 48)], [2]):
+        stored = study.query(f"heads == {row['heads']} and width == {row['width']} and "
+                             f"steps == 400 and seed == {row['seed']}").iloc[0]
+        assert abs(stored["accuracy"] - row["accuracy"]) < 0.02
+        assert abs(stored["loss"] - row["loss"]) < 0.05

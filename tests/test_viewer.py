@@ -77,3 +77,16 @@ def test_errors(minilm, kwargs, text):
         with pytest.raises(ValueError, match=text):
             viewer.update(**kwargs)
     plt.close(viewer.figure)
+
+
+def test_display_bundle_has_the_widget_and_a_readable_fallback(minilm):
+    model, tokenizer = minilm
+    viewer = head_viewer(model, tokenizer, SENTENCE, layer=2, head=9, query=2)
+    bundle = viewer._repr_mimebundle_()
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == viewer.widget.model_id
+    text = bundle["text/plain"]
+    assert "VBox" not in text and "layer 2, head 9, query 2" in text
+    assert repr(viewer.tokens[2]) in text
+    viewer.update(layer=0, head=2)
+    assert "layer 0, head 2" in viewer._repr_mimebundle_()["text/plain"]
+    plt.close(viewer.figure)
