@@ -118,10 +118,11 @@ def _run(args: argparse.Namespace) -> dict:
     B, T, D, h = config["memory"]
     fB, fT, fD, fh = config["flops"]
     text = "\n\n".join([
-        f"# d2lmha benchmark{' (quick run: tiny sizes, not for reading)' if args.quick else ''}",
+        "# d2lmha benchmark" + (" (quick run: tiny sizes, not for reading)" if args.quick else ""),
         "\n".join(f"- {key}: {value}" for key, value in machine.items()),
         "## Time relative to torch.nn.MultiheadAttention (same weights)\n\n"
-        "Median over paired, interleaved rounds of (time / torch's time in the same round); "
+        "Median over paired, interleaved rounds of (time / torch's time in the same "
+        "round); "
         "`vs` names the baseline: `torch weights` = `need_weights=True, "
         "average_attn_weights=False`, `torch fused` = `need_weights=False`. Forward runs "
         "under `no_grad` in eval mode; fwd+bwd adds the gradients of input and weights.",

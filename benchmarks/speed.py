@@ -139,5 +139,5 @@ def time_point(point: Point, device, rounds: int, target_s: float, backward: boo
     for name in names:
         baseline = times[IMPLEMENTATIONS[name]]
         result[name] = {"ms": statistics.median(times[name]) * 1e3,
-                        "ratio": statistics.median(t / b for t, b in zip(times[name], baseline))}
+                        "ratio": statistics.median(t / b for t, b in zip(times[name], baseline, strict=True))}
     return result

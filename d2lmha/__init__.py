@@ -17,7 +17,8 @@ from .positional import LearnedPositionalEncoding, PositionalEncoding, sinusoida
 from .rope import RotaryEmbedding, rope_angles, rotary_embedding
 
 # Chapter 04 and 05 modules are used by module name: d2lmha.training.train(...),
-# d2lmha.head_types.offset_score(...), d2lmha.importance.head_importance(...), d2lmha.paraphrases.load_paraphrases(), ...
+# d2lmha.head_types.offset_score(...), d2lmha.importance.head_importance(...),
+# d2lmha.paraphrases.load_paraphrases(), ...
 from . import head_types, importance, paraphrases, pruning, tasks, training, viewer  # noqa: E402
 
 __version__ = "0.1.0"
