@@ -19,7 +19,7 @@ SUBMISSIONS ?= submissions
 LAB_ARGS    ?=
 # JupyterLab refuses to run as root (e.g. in a container) unless told it may.
 LAB_ROOT    := $(if $(filter 0,$(shell id -u)),--allow-root,)
-CODE        := d2lmha tests benchmarks tools conftest.py
+CODE        := d2lmha tests benchmarks tools e2e conftest.py
 NOTEBOOK_DIRS := notebooks exercises solutions
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed

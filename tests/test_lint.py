@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-CODE = ["d2lmha", "tests", "benchmarks", "tools", "conftest.py"]
+CODE = ["d2lmha", "tests", "benchmarks", "tools", "e2e", "conftest.py"]
 NOTEBOOKS = ["notebooks", "exercises", "solutions"]
 
 

@@ -115,13 +115,13 @@ def add_setup(nb, path: Path, root: Path = ROOT):
 
 
 def slide_type(cell, index: int) -> str:
-    """reveal.js slide type: a ``#``/``##`` heading starts a slide, other prose a sub-slide
-    below it, code (and its output) stays with the prose above; set-up and raw cells are
-    skipped."""
+    """reveal.js slide type: prose with a ``#``/``##`` heading starts a slide, other prose a
+    sub-slide below it, code (and its output) stays with the prose above; set-up and raw
+    cells are skipped."""
     if index == 0 and _is_setup(cell) or cell.cell_type == "raw":
         return "skip"
     if cell.cell_type == "markdown":
-        return "slide" if re.match(r"#{1,2} ", cell.source) else "subslide"
+        return "slide" if re.search(r"^#{1,2} ", cell.source, re.M) else "subslide"
     return "-"
 
 
