@@ -68,7 +68,8 @@ format: $(STAMP)
 
 # Mechanical and re-runnable on every notebook: the Colab set-up cell first and the Colab/Binder
 # links (from pyproject.toml's [project.urls] Repository and version), slide types, and
-# transient metadata stripped (outputs kept). tests/test_notebook_meta.py checks the result.
+# transient metadata stripped (outputs and execution counts kept).
+# tests/test_notebook_meta.py checks the result.
 notebook-meta: $(STAMP)
 	$(PY) -m tools.notebooks all
 

@@ -1,6 +1,7 @@
 """Every notebook (chapters, exercises, solutions) as ``python -m tools.notebooks all`` leaves it:
 the Colab set-up cell first, Colab/Binder links under a chapter's title, reveal.js slide types
-on every cell, and no transient metadata (execution timestamps and counts; outputs kept)."""
+on every cell, and no transient metadata (execution timestamps and the like; outputs and
+execution counts kept, the counts in run order)."""
 
 import sys
 import tomllib
@@ -43,7 +44,7 @@ def test_chapter_header_links_to_colab_and_binder(path):
 def test_no_transient_metadata(path):
     committed, stripped = tool.expected(["strip"], path)
     assert committed == stripped, (
-        f"{path.name} carries execution timestamps/counts or other transient metadata: "
+        f"{path.name} carries execution timestamps or other transient metadata: "
         "run `python -m tools.notebooks strip`")
 
 
@@ -53,17 +54,27 @@ def test_every_cell_has_its_slide_type(path):
     assert committed == made, "run `python -m tools.notebooks slides`"
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_cells_were_run_top_to_bottom(path):
+    """Execution counts rise cell by cell: the notebook was run top to bottom (make notebooks),
+    not saved after cells were re-run by hand in another order."""
+    counts = [c.execution_count for c in nbformat.read(path, as_version=4).cells
+              if c.cell_type == "code" and c.execution_count is not None]
+    assert counts == sorted(set(counts)), counts
+
+
 def test_strip_removes_what_a_run_adds_and_keeps_outputs():
     nb = nbformat.read(ROOT / "notebooks" / "01_single_head_attention.ipynb", as_version=4)
     index = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.outputs)
     cell = nb.cells[index]
-    cell.execution_count = 7
     cell.metadata["execution"] = {"iopub.status.busy": "2026-12-02T08:00:00.000000Z"}
+    cell.metadata["ExecuteTime"] = {"end_time": "2026-12-02T08:00:01.000000Z"}
     nb.metadata.setdefault("language_info", {})["version"] = "3.11.7"
     texts = [o.get("text") or o.get("data") for o in cell.outputs]
+    count = cell.execution_count
     stripped = tool.strip(nb).cells[index]
-    assert stripped.execution_count is None
-    assert "execution" not in stripped.metadata
+    assert stripped.execution_count == count is not None  # kept: nbval needs it
+    assert "execution" not in stripped.metadata and "ExecuteTime" not in stripped.metadata
     assert "version" not in nb.metadata["language_info"]
     assert [o.get("text") or o.get("data") for o in stripped.outputs] == texts  # outputs kept
 

@@ -3,7 +3,7 @@
     python -m tools.notebooks all            # the three below, in this order
     python -m tools.notebooks setup [PATH…]  # first cell: install d2lmha when missing; badges
     python -m tools.notebooks slides [PATH…] # reveal.js slide types on every cell
-    python -m tools.notebooks strip [PATH…]  # transient metadata off (outputs kept)
+    python -m tools.notebooks strip [PATH…]  # transient metadata off (outputs, counts kept)
 
 With no PATH, every ``*.ipynb`` in ``notebooks/``, ``exercises/`` and ``solutions/``. Running a
 command twice changes nothing the second time; ``tests/test_notebook_meta.py`` fails while a
@@ -132,10 +132,13 @@ def add_slides(nb, path=None, root=ROOT):
 
 
 def strip(nb, path=None, root=ROOT):
-    """Transient metadata off, outputs kept (nbstripout --keep-output, execution counts too)."""
+    """Transient metadata off, outputs and execution counts kept (nbstripout --keep-output
+    --keep-count): nbval refuses a cell that has outputs but no execution count ("unrun
+    reference cell has outputs"), and after a top-to-bottom run the counts are 1, 2, 3, ...,
+    so they change only where cells do (tests/test_notebook_meta.py checks the order)."""
     from nbstripout._utils import strip_output
 
-    return strip_output(nb, keep_output=True, keep_count=False, keep_id=True,
+    return strip_output(nb, keep_output=True, keep_count=True, keep_id=True,
                         extra_keys=STRIP_KEYS)
 
 

@@ -60,7 +60,7 @@ def export(notebook: Path, out: Path, settings: dict[str, str] | None = None) ->
     import nbformat
     from nbconvert import SlidesExporter
 
-    # No "In [ ]:" prompts: the committed chapters carry no execution counts (diff-friendly).
+    # No "In [n]:" prompts on a slide.
     exporter = SlidesExporter(exclude_input_prompt=True, exclude_output_prompt=True,
                               **(settings or {}))
     body, _ = exporter.from_notebook_node(nbformat.read(notebook, as_version=4),
