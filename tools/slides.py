@@ -61,8 +61,13 @@ def export(notebook: Path, out: Path, settings: dict[str, str] | None = None) ->
     from nbconvert import SlidesExporter
 
     # No "In [n]:" prompts on a slide.
-    exporter = SlidesExporter(exclude_input_prompt=True, exclude_output_prompt=True,
-                              **(settings or {}))
+    # reveal_scroll: a slide taller than the screen (prose, code and a figure) scrolls.
+    exporter = SlidesExporter(
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+        reveal_scroll=True,
+        **(settings or {}),
+    )
     body, _ = exporter.from_notebook_node(nbformat.read(notebook, as_version=4),
                                           resources={"metadata": {"name": notebook.stem}})
     path = out / f"{notebook.stem}.slides.html"
