@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import re
 import time
-from pathlib import Path
 
 import nbformat
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from browser_steps import ROOT, step
 
 from tests.mistakes_01 import MISTAKES
@@ -51,16 +51,40 @@ def listing_item(page, name: str):
 
 
 def open_from_file_browser(page, path: str) -> None:
-    """Click the home folder, then double-click each part of ``path`` in the file browser."""
+    """Click the home folder, then double-click each part of ``path`` in the file browser.
+
+    A double click that lands while the listing is being redrawn (it refreshes every few
+    seconds, and slowly on a loaded machine) opens nothing, as it would for a learner, who
+    clicks again: so do we, up to three times per part."""
     page.click(".jp-BreadCrumbs-home")
-    for part in path.split("/"):
-        listing_item(page, part).dblclick()
-    current_tab_is(page, Path(path).name)
+    *folders, name = path.split("/")
+    for part in folders:
+        _double_click(
+            page,
+            part,
+            lambda t, part=part: page.wait_for_selector(
+                f'.jp-BreadCrumbs:has-text("{part}")', timeout=t
+            ),
+        )
+    _double_click(page, name, lambda t: current_tab_is(page, name, timeout=t))
 
 
-def current_tab_is(page, name: str) -> None:
-    page.wait_for_selector(f'.lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current:has-text("{name}")')
-    page.wait_for_selector(f"{CURRENT} .jp-Cell")
+def _double_click(page, name: str, opened, attempts: int = 3) -> None:
+    for attempt in range(attempts):
+        try:
+            listing_item(page, name).dblclick(timeout=20_000)
+            opened(30_000)
+            return
+        except PlaywrightTimeoutError:
+            if attempt == attempts - 1:
+                raise
+
+
+def current_tab_is(page, name: str, timeout: float = 60_000) -> None:
+    page.wait_for_selector(
+        f'.lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current:has-text("{name}")', timeout=timeout
+    )
+    page.wait_for_selector(f"{CURRENT} .jp-Cell", timeout=timeout)
 
 
 def run_all_and_wait(page, timeout: float = RUN_ALL_TIMEOUT) -> dict:
