@@ -1,5 +1,7 @@
 # d2lmha — two commands: `make lab` opens the course, `make test` passes the tests.
 # Each installs what it needs into .venv first (once; again when pyproject.toml changes).
+# More: `make e2e` (the course in a real browser), `make slides`, `make grade`, `make lint`,
+# `make format` and `make notebook-meta` (mechanical, re-runnable fixes; see CONTRIBUTING.md).
 #
 # TORCH picks the PyTorch build installed before everything else. The default,
 # torch==2.13.0, is the CPU wheel on machines that provide one locally and PyPI's
@@ -13,12 +15,17 @@ TORCH       ?= torch==2.13.0
 TORCH_INDEX ?=
 PYTEST_ARGS ?= -n 2 --dist loadscope
 SUBMISSIONS ?= submissions
+# Extra arguments for `jupyter lab` (make e2e passes --no-browser, a port and a token).
+LAB_ARGS    ?=
 # JupyterLab refuses to run as root (e.g. in a container) unless told it may.
-LAB_ARGS    ?= $(if $(filter 0,$(shell id -u)),--allow-root,)
+LAB_ROOT    := $(if $(filter 0,$(shell id -u)),--allow-root,)
+CODE        := d2lmha tests benchmarks tools e2e conftest.py
+NOTEBOOK_DIRS := notebooks exercises solutions
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install sandbox lab test unit notebooks exercises grade bench bench-grading clean
+.PHONY: install sandbox lab test unit lint format notebook-meta notebooks exercises grade \
+        bench bench-grading e2e chromium slides clean
 
 install: $(STAMP)
 
@@ -26,30 +33,55 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q $(TORCH_INDEX) "$(TORCH)"
-	$(PY) -m pip install -q -e ".[lab,grade,test]"
+	$(PY) -m pip install -q -e ".[lab,grade,test,e2e]"
 	# d2l 1.0.3 is the reference the tests compare against. Its pins (numpy==1.23.5,
 	# matplotlib==3.7.2, ...) do not install here, so only its source is installed.
 	$(PY) -m pip install -q --no-deps d2l==1.0.3
 	touch $(STAMP)
 
+# The server is rooted at the repository (so notebooks/, exercises/ and solutions/ all show in
+# the file browser and the links between them open); chapter 00 opens first.
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab $(LAB_ARGS) notebooks/00_overview.ipynb
+	$(VENV)/bin/jupyter lab $(LAB_ROOT) --ServerApp.root_dir="$(CURDIR)" $(LAB_ARGS) \
+	  notebooks/00_overview.ipynb
 
 # Two xdist workers on two cores: one torch thread each (OMP_NUM_THREADS=1), since torch's
 # default of one thread per core per process oversubscribes and slows small models ~10x.
+# Lint runs inside the suite too (tests/test_lint.py); `make lint` alone is quicker.
 test: $(STAMP) sandbox
 	OMP_NUM_THREADS=1 $(VENV)/bin/pytest $(PYTEST_ARGS) --nbval-lax --nbval-current-env tests notebooks exercises solutions
 
 unit: $(STAMP)
 	$(VENV)/bin/pytest tests
 
+lint: $(STAMP)
+	$(VENV)/bin/ruff check $(CODE)
+	$(VENV)/bin/ruff format --check $(CODE)
+	$(VENV)/bin/nbqa ruff $(NOTEBOOK_DIRS)
+
+# Mechanical and re-runnable: ruff's formatter and safe fixes on the code; nbqa's safe fixes on
+# the chapters (exercises are generated from solutions/, so they are only linted).
+format: $(STAMP)
+	$(VENV)/bin/ruff format $(CODE)
+	$(VENV)/bin/ruff check --fix $(CODE)
+	$(VENV)/bin/nbqa ruff --fix notebooks
+
+# Mechanical and re-runnable on every notebook: the Colab set-up cell first and the Colab/Binder
+# links (from pyproject.toml's [project.urls] Repository and version), slide types, and
+# transient metadata stripped (outputs and execution counts kept).
+# tests/test_notebook_meta.py checks the result.
+notebook-meta: $(STAMP)
+	$(PY) -m tools.notebooks all
+
 # Re-execute the chapters in place (they are committed executed).
 notebooks: $(STAMP)
 	$(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace notebooks/*.ipynb
+	$(PY) -m tools.notebooks strip notebooks
 
 # Regenerate the student notebooks from the solution sources.
 exercises: $(STAMP)
 	$(PY) -m d2lmha.grading assign
+	$(PY) -m tools.notebooks all exercises
 
 # Grade every .ipynb in $(SUBMISSIONS), each in its own bubblewrap sandbox; prints the CSV path.
 grade: $(STAMP) sandbox
@@ -69,6 +101,24 @@ bench: $(STAMP)
 # Grading throughput: seconds per submission, sandboxed, against `otter run` (several minutes).
 bench-grading: $(STAMP) sandbox
 	OMP_NUM_THREADS=1 $(PY) -m benchmarks.grading
+
+# The learner's path in a real browser: JupyterLab (started by `make lab`) driven by Playwright
+# in Debian's chromium (installed with apt when missing; Playwright never downloads a browser).
+# Screenshots of failures: build/e2e/. Several minutes: it runs every chapter.
+e2e: $(STAMP) chromium
+	OMP_NUM_THREADS=1 $(VENV)/bin/pytest -p no:cacheprovider e2e
+
+chromium:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	  && apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } || \
+	  { echo "chromium is not installed and could not be installed here: install Debian's" \
+	         "'chromium' package to run make e2e"; exit 1; }
+
+# Every chapter as reveal.js slides: build/slides/NN_name.slides.html. reveal.js, RequireJS and
+# MathJax are copied from their npm packages into build/slides/vendor when npm is there, so the
+# slides open offline; without npm they load them from nbconvert's default CDN when viewed.
+slides: $(STAMP)
+	$(PY) -m tools.slides build/slides
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache

@@ -121,7 +121,7 @@ def _run(args: argparse.Namespace) -> dict:
     B, T, D, h = config["memory"]
     fB, fT, fD, fh = config["flops"]
     text = "\n\n".join([
-        f"# d2lmha benchmark{' (quick run: tiny sizes, not for reading)' if args.quick else ''}",
+        "# d2lmha benchmark" + (" (quick run: tiny sizes, not for reading)" if args.quick else ""),
         "\n".join(f"- {key}: {value}" for key, value in machine.items()),
         "## Time relative to torch.nn.MultiheadAttention (same weights)\n\n"
         "Median over paired, interleaved rounds of (time / torch's time in the same round), "

@@ -114,7 +114,8 @@ def run(argv=None) -> dict:
         "# Grading throughput",
         "\n".join(f"- {key}: {value}" for key, value in machine.items()),
         f"## Set 01, {args.submissions} submissions (half solutions, half blank), "
-        f"{args.repeats} repeats\n\nSeconds per submission (median, min, max over repeats); "
+        f"{args.repeats} repeats\n\n"
+        "Seconds per submission (median, min, max over repeats); "
         "the autograder is built beforehand (cached) in every case.",
         markdown_table(table),
         "## One solution of each set, one job (seconds for the whole `grade` call)",

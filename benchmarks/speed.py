@@ -139,7 +139,7 @@ def time_point(point: Point, device, rounds: int, target_s: float, backward: boo
     result = {}
     for name in names:
         baseline = times[IMPLEMENTATIONS[name]]
-        ratios = [t / b for t, b in zip(times[name], baseline)]
+        ratios = [t / b for t, b in zip(times[name], baseline, strict=True)]
         result[name] = {"ms": statistics.median(times[name]) * 1e3,
                         "ratio": statistics.median(ratios),
                         "ratio min": min(ratios), "ratio max": max(ratios)}

@@ -178,7 +178,8 @@ class BERTEncoder(nn.Module):
         if not isinstance(input_ids, torch.Tensor) or input_ids.is_floating_point():
             raise TypeError("input_ids must be an integer torch.Tensor [batch, tokens]")
         if input_ids.dim() != 2:
-            raise ValueError(f"input_ids must be [batch, tokens], got shape {list(input_ids.shape)}")
+            raise ValueError(
+                f"input_ids must be [batch, tokens], got shape {list(input_ids.shape)}")
         if input_ids.shape[1] > self.max_len:
             raise ValueError(f"input_ids has {input_ids.shape[1]} tokens but max_len="
                              f"{self.max_len} learned positions")

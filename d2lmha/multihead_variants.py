@@ -177,7 +177,7 @@ def to_torch_multihead(layer: MultiHeadAttention) -> nn.MultiheadAttention:
         if ref._qkv_same_embed_dim:
             ref.in_proj_weight.copy_(torch.cat([W.weight for W in projections]))
         else:
-            for name, W in zip(("q_proj_weight", "k_proj_weight", "v_proj_weight"), projections):
+            for name, W in zip(("q_proj_weight", "k_proj_weight", "v_proj_weight"), projections, strict=True):
                 getattr(ref, name).copy_(W.weight)
         ref.out_proj.weight.copy_(layer.W_o.weight)
         if bias:

@@ -36,7 +36,8 @@ class LookupTask:
     So with ``offsets=(-1, 2)`` and ``vocab_size=8``, ``y[i] = 8 * x[i-1] + x[i+2]``: the
     model must copy *which* token was one step back and *which* was two steps ahead, in
     that order. An even blend of the two tokens (one head attending to both equally) loses
-    the order; an uneven blend keeps it, but is harder to learn and to untangle. Positions where some ``i + o`` falls outside the sequence get
+    the order; an uneven blend keeps it, but is harder to learn and to untangle. Positions
+    where some ``i + o`` falls outside the sequence get
     :data:`IGNORE_INDEX`.
 
     Args:

@@ -1,4 +1,7 @@
-"""Planned mistakes of exercise set 01: see test_grading_sets.py (set 01 is graded in test_grading.py)."""
+"""Planned mistakes of exercise set 01: see test_grading_sets.py.
+
+(Set 01 is also graded in test_grading.py.)
+"""
 MISTAKES = {
     # multiplies by the temperature instead of dividing: right only at temperature 1
     "q1": ("def scaled_scores(", "/ math.sqrt(d) / temperature", "/ math.sqrt(d) * temperature"),

@@ -37,7 +37,7 @@ def test_speed_table_rows_and_columns(quick):
     compared = [name for name, base in IMPLEMENTATIONS.items() if name != base
                 and (name != "d2l 1.0.3" or d2l_available())]
     expected = [(str(p), name) for p in bench.QUICK["points"] for name in compared]
-    assert list(zip(speed["point"], speed["implementation"])) == expected
+    assert list(zip(speed["point"], speed["implementation"], strict=True)) == expected
     assert set(speed["vs"]) == {"torch weights", "torch fused"}
     for column in ("forward ms", "forward ratio", "fwd+bwd ms", "fwd+bwd ratio"):
         assert _positive_finite(speed[column]), column

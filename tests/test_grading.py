@@ -76,7 +76,8 @@ def _submissions(built, folder):
     cell = _answer_cell(raises, "sliding_window_attention")
     cell.source = 'raise RuntimeError("not finished")\n' + cell.source
     loops.cells.insert(2, nbformat.v4.new_code_cell(
-        "import time\nwhile True:  # waits forever (sleeping, so it leaves the CPU to the others)\n"
+        "import time\n"
+        "while True:  # waits forever (sleeping, so it leaves the CPU to the others)\n"
         "    time.sleep(0.5)"))
     exits.cells.append(nbformat.v4.new_code_cell("import os\nos._exit(0)  # ends the kernel"))
     kernel.metadata["kernelspec"] = {"name": "conda-env-course-py", "display_name": "Course",

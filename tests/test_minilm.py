@@ -53,7 +53,7 @@ def test_parity_with_transformers_on_a_padded_batch(minilm_model, reference):
     assert_close(ours.last_hidden_state[real], theirs.last_hidden_state[real],
                  atol=1e-4, rtol=0)
     assert len(theirs.attentions) == 6
-    for a, b in zip(ours.attentions, theirs.attentions):
+    for a, b in zip(ours.attentions, theirs.attentions, strict=True):
         assert_close(a, b, atol=1e-4, rtol=0)  # every head, every row
     fused = model(ids, mask, need_weights=False)
     assert fused.attentions is None

@@ -1,4 +1,5 @@
-"""The set-up promises: pyproject and environment.yml agree; no CUDA wheels on a CPU install."""
+"""The set-up promises: pyproject, environment.yml and Binder's environment agree; no CUDA
+wheels on a CPU install."""
 import re
 import tomllib
 from importlib import metadata
@@ -19,16 +20,18 @@ def _name_and_spec(requirement: str) -> tuple[str, str]:
     return CONDA_NAMES.get(name, name), match.group(2).replace(" ", "")
 
 
-def pyproject_requirements() -> dict[str, str]:
+def pyproject_requirements(extras=None) -> dict[str, str]:
+    """Name -> version spec of the dependencies and the given extras (all when None)."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     requirements = list(project["dependencies"])
-    for extra in project["optional-dependencies"].values():
-        requirements += extra
+    for name, extra in project["optional-dependencies"].items():
+        if extras is None or name in extras:
+            requirements += extra
     return dict(_name_and_spec(r) for r in requirements)
 
 
-def conda_requirements() -> dict[str, str]:
-    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+def conda_requirements(path=ROOT / "environment.yml") -> dict[str, str]:
+    env = yaml.safe_load(path.read_text())
     assert env["channels"] == ["conda-forge"]
     entries = []
     for item in env["dependencies"]:
@@ -42,6 +45,15 @@ def conda_requirements() -> dict[str, str]:
 
 def test_environment_yml_matches_pyproject():
     assert conda_requirements() == pyproject_requirements()
+
+
+def test_binder_installs_only_what_learners_need():
+    """Binder: the course, JupyterLab and grader.check (otter); no test, lint or browser tools."""
+    binder = ROOT / "binder"
+    assert conda_requirements(binder / "environment.yml") == pyproject_requirements(
+        extras={"lab", "grade"})
+    assert "pip install --no-deps" in (binder / "postBuild").read_text()
+    assert (binder / "postBuild").stat().st_mode & 0o111  # executable, as repo2docker needs
 
 
 def test_no_cuda_wheels_on_a_cpu_build():

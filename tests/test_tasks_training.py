@@ -109,7 +109,7 @@ def test_tiny_model_shapes_seed_and_weights(device):
     model = tiny_model(task, num_heads=2, num_hiddens=16, seed=1, device=device)
     again = tiny_model(task, num_heads=2, num_hiddens=16, seed=1)
     assert isinstance(model, TokenClassifier)
-    for p, q in zip(model.parameters(), again.parameters()):
+    for p, q in zip(model.parameters(), again.parameters(), strict=True):
         assert_close(p.cpu(), q)
     X, _ = task.sample(3, 0, device)
     logits = model(X, need_weights=True)
@@ -196,7 +196,7 @@ def test_train_errors_before_any_step(kwargs, error, text):
     start = [p.detach().clone() for p in model.parameters()]
     with pytest.raises(error, match=text):
         train(model, task, **kwargs)
-    for p, q in zip(model.parameters(), start):
+    for p, q in zip(model.parameters(), start, strict=True):
         assert torch.equal(p, q)
 
 

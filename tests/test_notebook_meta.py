@@ -1,0 +1,134 @@
+"""Every notebook (chapters, exercises, solutions) as ``python -m tools.notebooks all`` leaves it:
+the Colab set-up cell first, Colab/Binder links under a chapter's title, reveal.js slide types
+on every cell, and no transient metadata (execution timestamps and the like; outputs and
+execution counts kept, the counts in run order)."""
+
+import sys
+import tomllib
+from pathlib import Path
+
+import nbformat
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+
+from tools import notebooks as tool
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = tool.all_notebooks()
+IDS = [f"{p.parent.name}/{p.name}" for p in NOTEBOOKS]
+
+
+def test_every_folder_has_notebooks():
+    assert {p.parent.name for p in NOTEBOOKS} == set(tool.FOLDERS)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_starts_with_the_setup_cell(path):
+    first = nbformat.read(path, as_version=4).cells[0]
+    assert first.cell_type == "code"
+    assert first.source == tool.setup_source(path.parent.name), (
+        "run `python -m tools.notebooks setup` (the set-up cell is made from pyproject.toml)")
+
+
+@pytest.mark.parametrize("path", [p for p in NOTEBOOKS if p.parent.name == "notebooks"],
+                         ids=[i for i in IDS if i.startswith("notebooks/")])
+def test_chapter_header_links_to_colab_and_binder(path):
+    header = next(c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown")
+    title, blank, links = header.source.split("\n")[:3]
+    assert title.startswith("# ") and blank == ""
+    assert links == tool.badges(path)
+    assert f"/blob/{tool.release()[1]}/notebooks/{path.name})" in links
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_no_transient_metadata(path):
+    committed, stripped = tool.expected(["strip"], path)
+    assert committed == stripped, (
+        f"{path.name} carries execution timestamps or other transient metadata: "
+        "run `python -m tools.notebooks strip`")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_every_cell_has_its_slide_type(path):
+    committed, made = tool.expected(["slides"], path)
+    assert committed == made, "run `python -m tools.notebooks slides`"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_cells_were_run_top_to_bottom(path):
+    """Execution counts rise cell by cell: the notebook was run top to bottom (make notebooks),
+    not saved after cells were re-run by hand in another order."""
+    counts = [c.execution_count for c in nbformat.read(path, as_version=4).cells
+              if c.cell_type == "code" and c.execution_count is not None]
+    assert counts == sorted(set(counts)), counts
+
+
+def test_strip_removes_what_a_run_adds_and_keeps_outputs():
+    nb = nbformat.read(ROOT / "notebooks" / "01_single_head_attention.ipynb", as_version=4)
+    index = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.outputs)
+    cell = nb.cells[index]
+    cell.metadata["execution"] = {"iopub.status.busy": "2026-12-02T08:00:00.000000Z"}
+    cell.metadata["ExecuteTime"] = {"end_time": "2026-12-02T08:00:01.000000Z"}
+    nb.metadata.setdefault("language_info", {})["version"] = "3.11.7"
+    texts = [o.get("text") or o.get("data") for o in cell.outputs]
+    count = cell.execution_count
+    stripped = tool.strip(nb).cells[index]
+    assert stripped.execution_count == count is not None  # kept: nbval needs it
+    assert "execution" not in stripped.metadata and "ExecuteTime" not in stripped.metadata
+    assert "version" not in nb.metadata["language_info"]
+    assert [o.get("text") or o.get("data") for o in stripped.outputs] == texts  # outputs kept
+
+
+def test_tool_is_idempotent(tmp_path):
+    for folder in tool.FOLDERS:
+        (tmp_path / folder).mkdir()
+    (tmp_path / "pyproject.toml").write_text((ROOT / "pyproject.toml").read_text())
+    source = ROOT / "notebooks" / "00_overview.ipynb"
+    target = tmp_path / "notebooks" / source.name
+    target.write_bytes(source.read_bytes())
+    tool.apply(list(tool.STEPS), target, tmp_path)
+    once = target.read_bytes()
+    assert tool.apply(list(tool.STEPS), target, tmp_path) is False
+    assert target.read_bytes() == once
+
+
+def _run_setup_cell(folder, monkeypatch, importable):
+    calls = []
+    shell = InteractiveShell.instance()
+    monkeypatch.setitem(shell.magics_manager.magics["line"], "pip", calls.append)
+    if not importable:
+        monkeypatch.setitem(sys.modules, "d2lmha", None)  # `import d2lmha` raises ImportError
+    result = shell.run_cell(tool.setup_source(folder), store_history=False)
+    assert result.success, result.error_in_exec
+    return calls
+
+
+@pytest.mark.parametrize("folder", tool.FOLDERS)
+def test_setup_cell_does_nothing_where_d2lmha_imports(folder, monkeypatch):
+    # make lab, Binder and the grading sandbox (offline): pip must never run there.
+    assert _run_setup_cell(folder, monkeypatch, importable=True) == []
+
+
+@pytest.mark.parametrize("folder", tool.FOLDERS)
+def test_setup_cell_installs_the_release_where_d2lmha_is_missing(folder, monkeypatch):
+    url, tag = tool.release()
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert tag == f"v{version}"
+    (line,) = _run_setup_cell(folder, monkeypatch, importable=False)
+    extra = "" if folder == "notebooks" else "[grade]"
+    assert line == f'install --quiet "d2lmha{extra} @ git+{url}@{tag}"'
+
+
+def test_release_refuses_a_repository_that_is_not_github(tmp_path):
+    text = (ROOT / "pyproject.toml").read_text().replace(
+        'Repository = "https://github.com/', 'Repository = "https://example.org/')
+    (tmp_path / "pyproject.toml").write_text(text)
+    with pytest.raises(ValueError, match="Repository must be"):
+        tool.release(tmp_path)
+
+
+def test_readme_links_every_chapter_to_colab_and_binder():
+    readme = (ROOT / "README.md").read_text()
+    for path in (p for p in NOTEBOOKS if p.parent.name == "notebooks"):
+        for link in tool.badges(path).split(" · "):
+            assert link.split("](", 1)[1].rstrip(")") in readme, path.name

@@ -1,0 +1,186 @@
+"""Mechanical, idempotent changes to every notebook of the course (chapters, exercises, solutions).
+
+    python -m tools.notebooks all            # the three below, in this order
+    python -m tools.notebooks setup [PATH…]  # first cell: install d2lmha when missing; badges
+    python -m tools.notebooks slides [PATH…] # reveal.js slide types on every cell
+    python -m tools.notebooks strip [PATH…]  # transient metadata off (outputs, counts kept)
+
+With no PATH, every ``*.ipynb`` in ``notebooks/``, ``exercises/`` and ``solutions/``. Running a
+command twice changes nothing the second time; ``tests/test_notebook_meta.py`` fails while a
+committed notebook differs from what these commands make of it. The repository and the release
+tag in the set-up cell and the badges come from one place, ``pyproject.toml``
+(``[project.urls] Repository`` and ``project.version`` → tag ``v<version>``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import re
+import sys
+import tomllib
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+FOLDERS = ("notebooks", "exercises", "solutions")
+SETUP_ID = "d2lmha-setup"  # a fixed cell id keeps the set-up cell's diffs quiet
+SETUP_MARK = "# Set-up for Colab"  # the first line of the set-up cell
+BADGE_MARK = "[Open in Colab]("
+# nbstripout's defaults (execution timestamps, collapsed/scrolled state, signature), less the
+# widget state (metadata.widgets: what renders chapter 04's viewer in a saved notebook), plus
+# the Python patch version that nbclient records.
+STRIP_KEYS = [
+    "metadata.signature",
+    "metadata.language_info.version",
+    "cell.metadata.collapsed",
+    "cell.metadata.ExecuteTime",
+    "cell.metadata.execution",
+    "cell.metadata.heading_collapsed",
+    "cell.metadata.hidden",
+    "cell.metadata.scrolled",
+]
+
+
+def all_notebooks(root: Path = ROOT) -> list[Path]:
+    """Every notebook of the course: ``notebooks/``, ``exercises/``, ``solutions/``."""
+    return [p for folder in FOLDERS for p in sorted((root / folder).glob("*.ipynb"))]
+
+
+def release(root: Path = ROOT) -> tuple[str, str]:
+    """``(repository URL, tag)`` from ``pyproject.toml``: the one place they are written.
+
+    Raises:
+        ValueError: no ``[project.urls] Repository``, or it is not a GitHub ``https`` URL
+            (the Colab and Binder links need GitHub's owner/name).
+    """
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    url = project.get("urls", {}).get("Repository", "")
+    if not re.fullmatch(r"https://github\.com/[\w.-]+/[\w.-]+", url):
+        raise ValueError(f"pyproject.toml [project.urls] Repository must be "
+                         f"https://github.com/OWNER/NAME, got {url!r}")
+    return url, f"v{project['version']}"
+
+
+def setup_source(folder: str, root: Path = ROOT) -> str:
+    """The first cell of a notebook in ``folder``: install the course where it is missing.
+
+    Where ``d2lmha`` imports (``make lab``, Binder, the grading sandbox, which is offline) the
+    cell does nothing; pip runs only where it does not (Colab). Exercise sets also need
+    otter-grader, hence the ``grade`` extra there.
+    """
+    url, tag = release(root)
+    extra = "[grade]" if folder in ("exercises", "solutions") else ""
+    return (f"{SETUP_MARK} (or any Jupyter without the course): installs d2lmha from its\n"
+            f"# repository at release {tag}. Where d2lmha is installed (make lab, Binder) it does "
+            "nothing.\n"
+            "try:\n"
+            "    import d2lmha  # noqa: F401\n"
+            "except ImportError:\n"
+            f'    %pip install --quiet "d2lmha{extra} @ git+{url}@{tag}"')
+
+
+def badges(path: Path, root: Path = ROOT) -> str:
+    """The header line of a chapter: links that open it in Colab and on Binder (text links,
+    so nothing is fetched when the notebook is read offline)."""
+    url, tag = release(root)
+    owner_name = url.removeprefix("https://github.com/")
+    where = f"{path.parent.name}/{path.name}"
+    return (f"{BADGE_MARK}https://colab.research.google.com/github/{owner_name}/blob/{tag}/"
+            f"{where}) · [Launch on Binder](https://mybinder.org/v2/gh/{owner_name}/{tag}"
+            f"?urlpath=lab/tree/{where})")
+
+
+def _is_setup(cell) -> bool:
+    return cell.cell_type == "code" and cell.source.startswith(SETUP_MARK)
+
+
+def add_setup(nb, path: Path, root: Path = ROOT):
+    """Put the set-up cell first (replacing an older one) and, in a chapter, the badges under
+    the title of the first markdown cell."""
+    folder = path.parent.name
+    nb.cells = [c for c in nb.cells if not _is_setup(c)]
+    cell = nbformat.v4.new_code_cell(setup_source(folder, root))
+    cell.id = SETUP_ID
+    nb.cells.insert(0, cell)
+    if folder == "notebooks":
+        header = next(c for c in nb.cells if c.cell_type == "markdown")
+        title, *rest = [line for line in header.source.split("\n")
+                        if not line.startswith(BADGE_MARK)]
+        while rest and not rest[0].strip():
+            rest.pop(0)
+        header.source = "\n".join([title, "", badges(path, root), "", *rest]).rstrip("\n")
+    return nb
+
+
+def slide_type(cell, index: int) -> str:
+    """reveal.js slide type: prose with a ``#``/``##`` heading starts a slide, other prose a
+    sub-slide below it, code (and its output) stays with the prose above; set-up and raw
+    cells are skipped."""
+    if index == 0 and _is_setup(cell) or cell.cell_type == "raw":
+        return "skip"
+    if cell.cell_type == "markdown":
+        return "slide" if re.search(r"^#{1,2} ", cell.source, re.M) else "subslide"
+    return "-"
+
+
+def add_slides(nb, path=None, root=ROOT):
+    for index, cell in enumerate(nb.cells):
+        cell.metadata["slideshow"] = {"slide_type": slide_type(cell, index)}
+    return nb
+
+
+def strip(nb, path=None, root=ROOT):
+    """Transient metadata off, outputs and execution counts kept (nbstripout --keep-output
+    --keep-count): nbval refuses a cell that has outputs but no execution count ("unrun
+    reference cell has outputs"), and after a top-to-bottom run the counts are 1, 2, 3, ...,
+    so they change only where cells do (tests/test_notebook_meta.py checks the order)."""
+    from nbstripout._utils import strip_output
+
+    return strip_output(nb, keep_output=True, keep_count=True, keep_id=True,
+                        extra_keys=STRIP_KEYS)
+
+
+STEPS = {"setup": add_setup, "slides": add_slides, "strip": strip}
+
+
+def apply(steps, path: Path, root: Path = ROOT) -> bool:
+    """Apply ``steps`` (names in :data:`STEPS`) to the notebook at ``path``; True if it changed."""
+    nb = nbformat.read(path, as_version=nbformat.NO_CONVERT)
+    before = copy.deepcopy(nb)
+    for step in steps:
+        nb = STEPS[step](nb, path, root)
+    if nb == before:
+        return False
+    nbformat.write(nb, path)
+    return True
+
+
+def expected(steps, path: Path, root: Path = ROOT):
+    """``(committed, what the steps make of it)``, as notebooks, for the tests."""
+    nb = nbformat.read(path, as_version=nbformat.NO_CONVERT)
+    made = copy.deepcopy(nb)
+    for step in steps:
+        made = STEPS[step](made, path, root)
+    return nb, made
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.notebooks", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["all", *STEPS])
+    parser.add_argument("paths", nargs="*", type=Path)
+    args = parser.parse_args(argv)
+    steps = list(STEPS) if args.command == "all" else [args.command]
+    paths = []
+    for p in args.paths or [ROOT / f for f in FOLDERS]:
+        paths += sorted(p.glob("*.ipynb")) if p.is_dir() else [p]
+    for path in paths:
+        if apply(steps, path.resolve()):
+            print(f"{args.command}: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
