@@ -4,6 +4,7 @@
 nbval runs each of their cells (a cell that raises fails) but has no stored output to
 compare, even in cells marked ``# NBVAL_CHECK_OUTPUT`` (those marks serve the solutions).
 """
+
 from pathlib import Path
 
 EXERCISES = Path(__file__).resolve().parent / "exercises"

@@ -7,6 +7,7 @@ weights and fused paths at a long length and the fused path's GFLOP/s, prints ma
 tables and writes them, with the machine description, to ``benchmarks/results/latest.md``
 (``quick.md`` for ``--quick``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,13 +26,30 @@ from .speed import GOALS, IMPLEMENTATIONS, Point, time_point
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
-FULL = {"points": [Point(16, 256, 512, 8), Point(16, 256, 512, 8, padded=True),
-                   Point(64, 64, 256, 4), Point(4, 128, 768, 12), Point(2, 1024, 256, 8)],
-        "rounds": 5, "target_s": 0.2, "memory": (1, 4096, 512, 8),
-        "flops": (16, 256, 512, 8), "matmul_n": 2048, "min_run_time": 0.5}
-QUICK = {"points": [Point(2, 16, 32, 4), Point(2, 16, 32, 4, padded=True)],
-         "rounds": 2, "target_s": 0.005, "memory": (1, 128, 64, 4),
-         "flops": (2, 16, 32, 4), "matmul_n": 128, "min_run_time": 0.02}
+FULL = {
+    "points": [
+        Point(16, 256, 512, 8),
+        Point(16, 256, 512, 8, padded=True),
+        Point(64, 64, 256, 4),
+        Point(4, 128, 768, 12),
+        Point(2, 1024, 256, 8),
+    ],
+    "rounds": 5,
+    "target_s": 0.2,
+    "memory": (1, 4096, 512, 8),
+    "flops": (16, 256, 512, 8),
+    "matmul_n": 2048,
+    "min_run_time": 0.5,
+}
+QUICK = {
+    "points": [Point(2, 16, 32, 4), Point(2, 16, 32, 4, padded=True)],
+    "rounds": 2,
+    "target_s": 0.005,
+    "memory": (1, 128, 64, 4),
+    "flops": (2, 16, 32, 4),
+    "matmul_n": 128,
+    "min_run_time": 0.02,
+}
 
 
 def _positive(text: str) -> int:
@@ -54,20 +72,38 @@ def _point(text: str) -> Point:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true",
-                        help="tiny sizes, a few seconds: checks the benchmark runs")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="markdown file to write (default results/latest.md or quick.md)")
-    parser.add_argument("--device", choices=["cpu", "cuda"], default=None,
-                        help="default: d2lmha.try_gpu()")
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="tiny sizes, a few seconds: checks the benchmark runs"
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="markdown file to write (default results/latest.md or quick.md)",
+    )
+    parser.add_argument(
+        "--device", choices=["cpu", "cuda"], default=None, help="default: d2lmha.try_gpu()"
+    )
     parser.add_argument("--rounds", type=_positive, default=None, help="paired rounds per point")
-    parser.add_argument("--threads", type=_positive, default=None,
-                        help="torch CPU threads (default: torch's choice; 1 with --quick)")
-    parser.add_argument("--point", action="append", type=_point, default=None,
-                        metavar="B,T,D,h[,padded]",
-                        help="time only this size point (repeatable), e.g. 16,256,512,8,padded")
+    parser.add_argument(
+        "--threads",
+        type=_positive,
+        default=None,
+        help="torch CPU threads (default: torch's choice; 1 with --quick)",
+    )
+    parser.add_argument(
+        "--point",
+        action="append",
+        type=_point,
+        default=None,
+        metavar="B,T,D,h[,padded]",
+        help="time only this size point (repeatable), e.g. 16,256,512,8,padded",
+    )
     return parser.parse_args(argv)
 
 
@@ -76,8 +112,10 @@ def speed_table(config: dict, device, rounds: int) -> pd.DataFrame:
     (min–max over the rounds), forward and fwd+bwd."""
     rows = []
     for point in tqdm(config["points"], desc="speed"):
-        modes = {mode: time_point(point, device, rounds, config["target_s"], backward)
-                 for mode, backward in (("forward", False), ("fwd+bwd", True))}
+        modes = {
+            mode: time_point(point, device, rounds, config["target_s"], backward)
+            for mode, backward in (("forward", False), ("fwd+bwd", True))
+        }
         for name in modes["forward"]:
             baseline = IMPLEMENTATIONS[name]
             if name == baseline:
@@ -86,12 +124,18 @@ def speed_table(config: dict, device, rounds: int) -> pd.DataFrame:
             for mode, result in modes.items():
                 row[f"{mode} ms"] = result[name]["ms"]
                 row[f"{mode} ratio"] = result[name]["ratio"]
-                row[f"{mode} ratio range"] = (f"{result[name]['ratio min']:.2f}–"
-                                              f"{result[name]['ratio max']:.2f}")
+                row[f"{mode} ratio range"] = (
+                    f"{result[name]['ratio min']:.2f}–{result[name]['ratio max']:.2f}"
+                )
             goal = GOALS.get(name)
             row["goal"] = "" if goal is None else f"<= {goal}"
-            row["met"] = ("" if goal is None else "yes" if max(
-                row["forward ratio"], row["fwd+bwd ratio"]) <= goal else "no")
+            row["met"] = (
+                ""
+                if goal is None
+                else "yes"
+                if max(row["forward ratio"], row["fwd+bwd ratio"]) <= goal
+                else "no"
+            )
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -115,30 +159,43 @@ def _run(args: argparse.Namespace) -> dict:
     machine = machine_description(device)
     speed = speed_table(config, device, args.rounds or config["rounds"])
     memory = pd.DataFrame(memory_table(*config["memory"], device=device))
-    flops = pd.DataFrame([fused_gflops(*config["flops"], device=device,
-                                       matmul_n=config["matmul_n"],
-                                       min_run_time=config["min_run_time"])])
+    flops = pd.DataFrame(
+        [
+            fused_gflops(
+                *config["flops"],
+                device=device,
+                matmul_n=config["matmul_n"],
+                min_run_time=config["min_run_time"],
+            )
+        ]
+    )
     B, T, D, h = config["memory"]
     fB, fT, fD, fh = config["flops"]
-    text = "\n\n".join([
-        "# d2lmha benchmark" + (" (quick run: tiny sizes, not for reading)" if args.quick else ""),
-        "\n".join(f"- {key}: {value}" for key, value in machine.items()),
-        "## Time relative to torch.nn.MultiheadAttention (same weights)\n\n"
-        "Median over paired, interleaved rounds of (time / torch's time in the same round), "
-        "and its range (min–max over the rounds); "
-        "`vs` names the baseline: `torch weights` = `need_weights=True, "
-        "average_attn_weights=False`, `torch fused` = `need_weights=False`. Forward runs "
-        "under `no_grad` in eval mode; fwd+bwd adds the gradients of input and weights.",
-        markdown_table(speed),
-        f"## Peak memory of one forward, B={B} T={T} D={D} h={h}\n\n"
-        "Attention matrix = B·h·T²·4 bytes (analytic); peak = measured allocation above "
-        "the start (CPU: torch.profiler memory records; CUDA: max_memory_allocated).",
-        markdown_table(memory),
-        f"## Fused path throughput, B={fB} T={fT} D={fD} h={fh}\n\n"
-        f"Matmul reference: {config['matmul_n']}x{config['matmul_n']} float32 matmul. "
-        "FLOPs = 8·B·T·d² + 4·B·T²·d (checked with FlopCounterMode).",
-        markdown_table(flops),
-    ]) + "\n"
+    text = (
+        "\n\n".join(
+            [
+                "# d2lmha benchmark"
+                + (" (quick run: tiny sizes, not for reading)" if args.quick else ""),
+                "\n".join(f"- {key}: {value}" for key, value in machine.items()),
+                "## Time relative to torch.nn.MultiheadAttention (same weights)\n\n"
+                "Median over paired, interleaved rounds of (time / torch's time in the same "
+                "round), and its range (min–max over the rounds); "
+                "`vs` names the baseline: `torch weights` = `need_weights=True, "
+                "average_attn_weights=False`, `torch fused` = `need_weights=False`. Forward runs "
+                "under `no_grad` in eval mode; fwd+bwd adds the gradients of input and weights.",
+                markdown_table(speed),
+                f"## Peak memory of one forward, B={B} T={T} D={D} h={h}\n\n"
+                "Attention matrix = B·h·T²·4 bytes (analytic); peak = measured allocation above "
+                "the start (CPU: torch.profiler memory records; CUDA: max_memory_allocated).",
+                markdown_table(memory),
+                f"## Fused path throughput, B={fB} T={fT} D={fD} h={fh}\n\n"
+                f"Matmul reference: {config['matmul_n']}x{config['matmul_n']} float32 matmul. "
+                "FLOPs = 8·B·T·d² + 4·B·T²·d (checked with FlopCounterMode).",
+                markdown_table(flops),
+            ]
+        )
+        + "\n"
+    )
     out = args.out or RESULTS / ("quick.md" if args.quick else "latest.md")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text, encoding="utf-8")

@@ -9,6 +9,7 @@ pip installed (``pip install --no-deps d2l==1.0.3``); nothing is copied into thi
 Used by the benchmarks (d2l's ``MultiHeadAttention`` is the reference the course improves
 on) and by ``tests/test_multihead_parity.py``.
 """
+
 from __future__ import annotations
 
 import ast
@@ -36,8 +37,7 @@ def d2l_source_path() -> Path:
     spec = importlib.util.find_spec("d2l")
     if spec is None or not spec.submodule_search_locations:
         raise ModuleNotFoundError(
-            "d2l is not installed; the reference needs its source: "
-            "pip install --no-deps d2l==1.0.3"
+            "d2l is not installed; the reference needs its source: pip install --no-deps d2l==1.0.3"
         )
     return Path(next(iter(spec.submodule_search_locations))) / "torch.py"
 
@@ -66,8 +66,9 @@ def load_d2l(names: tuple[str, ...] = NAMES) -> SimpleNamespace:
     """
     path = d2l_source_path()
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    defs = {node.name: node for node in tree.body
-            if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
+    defs = {
+        node.name: node for node in tree.body if isinstance(node, (ast.FunctionDef, ast.ClassDef))
+    }
     missing = [name for name in names if name not in defs]
     if missing:
         raise KeyError(f"{missing} are not top-level definitions of {path}")
@@ -109,8 +110,12 @@ def d2l_multihead_from(layer) -> nn.Module:
     weight = layer.W_q.weight
     ref.to(device=weight.device, dtype=weight.dtype)
     with torch.no_grad():
-        dummy = [torch.zeros(1, 1, getattr(layer, name).in_features, device=weight.device,
-                             dtype=weight.dtype) for name in projections[:3]]
+        dummy = [
+            torch.zeros(
+                1, 1, getattr(layer, name).in_features, device=weight.device, dtype=weight.dtype
+            )
+            for name in projections[:3]
+        ]
         ref(*dummy, None)
         for name in projections:
             getattr(ref, name).weight.copy_(getattr(layer, name).weight)

@@ -20,6 +20,7 @@ source's keys and values kept for the cross-attention.
 Source: Shazeer (2019) for why the cache's size bounds decoding speed; Ainslie et al.
 (2023) for grouped-query attention.
 """
+
 from __future__ import annotations
 
 import statistics
@@ -32,8 +33,12 @@ from d2lmha import seq2seq
 __all__ = ["MODES", "GOAL", "decode_table", "kv_heads_table"]
 
 #: way of generating -> (use_cache, need_weights)
-MODES = {"recompute": (False, True), "recompute fused": (False, False),
-         "cache": (True, True), "cache fused": (True, False)}
+MODES = {
+    "recompute": (False, True),
+    "recompute fused": (False, False),
+    "cache": (True, True),
+    "cache fused": (True, False),
+}
 #: the issue's goal: cache fused at least this many times faster than recompute (2-core CPU)
 GOAL = 4.0
 
@@ -41,12 +46,22 @@ GOAL = 4.0
 def _model(config: dict, num_kv_heads, device):
     torch.manual_seed(0)
     model = seq2seq.Seq2SeqTransformer(
-        config["vocab"], config["num_hiddens"], config["num_heads"], num_enc_blks=1,
-        num_dec_blks=config["blocks"], ffn_num_hiddens=4 * config["num_hiddens"],
-        max_len=config["num_tokens"] + 1, num_kv_heads=num_kv_heads)
+        config["vocab"],
+        config["num_hiddens"],
+        config["num_heads"],
+        num_enc_blks=1,
+        num_dec_blks=config["blocks"],
+        ffn_num_hiddens=4 * config["num_hiddens"],
+        max_len=config["num_tokens"] + 1,
+        num_kv_heads=num_kv_heads,
+    )
     model = model.to(device).eval()
-    src = torch.randint(3, config["vocab"], (config["batch"], config["source_len"]),
-                        generator=torch.Generator().manual_seed(1)).to(device)
+    src = torch.randint(
+        3,
+        config["vocab"],
+        (config["batch"], config["source_len"]),
+        generator=torch.Generator().manual_seed(1),
+    ).to(device)
     lens = torch.full((config["batch"],), config["source_len"], device=device)
     return model, src, lens
 
@@ -64,22 +79,27 @@ def _time(fn, device) -> float:
 def _rounds(runs: dict, baseline: str, rounds: int, device) -> dict:
     """Paired, rotating rounds: name -> list of (seconds, seconds / baseline's seconds)."""
     names = list(runs)
-    for fn in runs.values():      # warm-up
+    for fn in runs.values():  # warm-up
         fn()
     times = {name: [] for name in names}
     for r in range(rounds):
-        for name in names[r % len(names):] + names[:r % len(names)]:
+        for name in names[r % len(names) :] + names[: r % len(names)]:
             times[name].append(_time(runs[name], device))
-    return {name: [(t, t / b) for t, b in zip(times[name], times[baseline], strict=True)]
-            for name in names}
+    return {
+        name: [(t, t / b) for t, b in zip(times[name], times[baseline], strict=True)]
+        for name in names
+    }
 
 
 def _summary(pairs, num_tokens: int) -> dict:
     seconds = [t for t, _ in pairs]
     ratios = [r for _, r in pairs]
-    return {"ms per token": statistics.median(seconds) / num_tokens * 1e3,
-            "time / baseline (median)": statistics.median(ratios),
-            "min": min(ratios), "max": max(ratios)}
+    return {
+        "ms per token": statistics.median(seconds) / num_tokens * 1e3,
+        "time / baseline (median)": statistics.median(ratios),
+        "min": min(ratios),
+        "max": max(ratios),
+    }
 
 
 def decode_table(config: dict, device, rounds: int) -> list[dict]:
@@ -88,13 +108,16 @@ def decode_table(config: dict, device, rounds: int) -> list[dict]:
     n = config["num_tokens"]
 
     def way(use_cache, need_weights):
-        return lambda: seq2seq.greedy_decode(model, src, lens, n, use_cache=use_cache,
-                                             need_weights=need_weights)[0]
+        return lambda: seq2seq.greedy_decode(
+            model, src, lens, n, use_cache=use_cache, need_weights=need_weights
+        )[0]
+
     ids = {name: way(*flags)() for name, flags in MODES.items()}
     if any(not torch.equal(ids["recompute"], other) for other in ids.values()):
         raise RuntimeError("the ways of generating disagree on the ids")
-    results = _rounds({name: way(*flags) for name, flags in MODES.items()}, "recompute",
-                      rounds, device)
+    results = _rounds(
+        {name: way(*flags) for name, flags in MODES.items()}, "recompute", rounds, device
+    )
     rows = []
     for name, pairs in results.items():
         row = {"way": name, **_summary(pairs, n)}
@@ -112,12 +135,15 @@ def kv_heads_table(config: dict, device, rounds: int) -> list[dict]:
     for kv in kv_options:
         model, src, lens = _model(config, kv, device)
         name = "MHA" if kv == h else "MQA" if kv == 1 else f"GQA g={h // kv}"
-        runs[name] = (lambda m=model, s=src, v=lens: seq2seq.greedy_decode(
-            m, s, v, n, use_cache=True, need_weights=False)[0])
+        runs[name] = lambda m=model, s=src, v=lens: seq2seq.greedy_decode(
+            m, s, v, n, use_cache=True, need_weights=False
+        )[0]
         per_token = 2 * config["blocks"] * kv * (d // h) * 4
         params = sum(p.numel() for p in model.decoder.parameters())
-        sizes[name] = {"kv heads": kv, "cache bytes per token": per_token,
-                       "decoder parameters": params}
+        sizes[name] = {
+            "kv heads": kv,
+            "cache bytes per token": per_token,
+            "decoder parameters": params,
+        }
     results = _rounds(runs, "MHA", rounds, device)
-    return [{"layer": name, **sizes[name], **_summary(pairs, n)}
-            for name, pairs in results.items()]
+    return [{"layer": name, **sizes[name], **_summary(pairs, n)} for name, pairs in results.items()]

@@ -6,6 +6,7 @@ the counter does not see inside the CPU ``scaled_dot_product_attention`` kernel)
 checked against ``8·B·T·d² + 4·B·T²·d``. The machine's reference is a square float32
 matmul of the same device, timed with ``torch.utils.benchmark``.
 """
+
 from __future__ import annotations
 
 import torch
@@ -49,8 +50,15 @@ def attention_flops(batch: int, length: int, width: int, heads: int) -> int:
     return counted
 
 
-def fused_gflops(batch: int, length: int, width: int, heads: int, device, matmul_n: int,
-                 min_run_time: float = 0.5) -> dict:
+def fused_gflops(
+    batch: int,
+    length: int,
+    width: int,
+    heads: int,
+    device,
+    matmul_n: int,
+    min_run_time: float = 0.5,
+) -> dict:
     """GFLOP/s of d2lmha's fused forward and of torch's, against the matmul reference.
 
     Returns:
@@ -65,6 +73,10 @@ def fused_gflops(batch: int, length: int, width: int, heads: int, device, matmul
     peak = matmul_gflops(matmul_n, device, min_run_time)
     ours = flops / _seconds(lambda: layer(X, X, X, need_weights=False), min_run_time) / 1e9
     theirs = flops / _seconds(lambda: reference(X, X, X, need_weights=False), min_run_time) / 1e9
-    return {"matmul GFLOP/s": peak, "d2lmha fused GFLOP/s": ours,
-            "torch fused GFLOP/s": theirs, "d2lmha fused / matmul": ours / peak,
-            "torch fused / matmul": theirs / peak}
+    return {
+        "matmul GFLOP/s": peak,
+        "d2lmha fused GFLOP/s": ours,
+        "torch fused GFLOP/s": theirs,
+        "d2lmha fused / matmul": ours / peak,
+        "torch fused / matmul": theirs / peak,
+    }

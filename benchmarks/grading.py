@@ -7,6 +7,7 @@ the time of each set's solution alone (one job), from which the table projects a
 300 students × every set. Each figure is the median over ``R`` repeats, with the range.
 Writes ``benchmarks/results/grading.md``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,9 +54,23 @@ def _otter_run(folder: Path, built) -> float:
         with tempfile.TemporaryDirectory() as out:
             copy = Path(out) / built.notebook_name
             shutil.copyfile(submission, copy)
-            subprocess.run([sys.executable, "-m", "otter", "run", "--no-logo", "-a",
-                            str(zip_path), "-o", out, str(copy)], cwd=out, check=True,
-                           capture_output=True)
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "otter",
+                    "run",
+                    "--no-logo",
+                    "-a",
+                    str(zip_path),
+                    "-o",
+                    out,
+                    str(copy),
+                ],
+                cwd=out,
+                check=True,
+                capture_output=True,
+            )
     return time.perf_counter() - start
 
 
@@ -70,17 +85,24 @@ def _ours(folder: Path, jobs: int, out: Path) -> float:
 
 def run(argv=None) -> dict:
     """Measure; return ``{"table", "sets", "text", "path"}``."""
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.grading", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.grading",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--submissions", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--out", type=Path, default=RESULTS / "grading.md")
     args = parser.parse_args(argv)
     sets = grading.exercise_sets()
-    built = {key: grading.build(master, grading.BUILD_DIR / master.stem)
-             for key, master in sets.items()}
-    per = {"otter run (reference), 1 job": [], "d2lmha sandbox, 1 job": [],
-           "d2lmha sandbox, 2 jobs": []}
+    built = {
+        key: grading.build(master, grading.BUILD_DIR / master.stem) for key, master in sets.items()
+    }
+    per = {
+        "otter run (reference), 1 job": [],
+        "d2lmha sandbox, 1 job": [],
+        "d2lmha sandbox, 2 jobs": [],
+    }
     per_set = {key: [] for key in sets}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -99,35 +121,53 @@ def run(argv=None) -> dict:
     rows = []
     for name, values in per.items():
         ratios = [v / r for v, r in zip(values, reference, strict=True)]
-        rows.append({"grader": name, **{f"s/submission {k}": v for k, v in _spread(values).items()},
-                     "ratio to otter run (median)": statistics.median(ratios)})
+        rows.append(
+            {
+                "grader": name,
+                **{f"s/submission {k}": v for k, v in _spread(values).items()},
+                "ratio to otter run (median)": statistics.median(ratios),
+            }
+        )
     table = pd.DataFrame(rows)
-    set_rows = [{"set": key, **{f"s {k}": v for k, v in _spread(values).items()}}
-                for key, values in per_set.items()]
+    set_rows = [
+        {"set": key, **{f"s {k}": v for k, v in _spread(values).items()}}
+        for key, values in per_set.items()
+    ]
     sets_table = pd.DataFrame(set_rows)
     one_each = sum(statistics.median(v) for v in per_set.values())
     two_job_gain = statistics.median(per["d2lmha sandbox, 1 job"]) / statistics.median(
-        per["d2lmha sandbox, 2 jobs"])
+        per["d2lmha sandbox, 2 jobs"]
+    )
     projected_h = CLASS_SIZE * one_each / two_job_gain / 3600
     machine = machine_description(torch.device("cpu"))
-    text = "\n\n".join([
-        "# Grading throughput",
-        "\n".join(f"- {key}: {value}" for key, value in machine.items()),
-        f"## Set 01, {args.submissions} submissions (half solutions, half blank), "
-        f"{args.repeats} repeats\n\n"
-        "Seconds per submission (median, min, max over repeats); "
-        "the autograder is built beforehand (cached) in every case.",
-        markdown_table(table),
-        "## One solution of each set, one job (seconds for the whole `grade` call)",
-        markdown_table(sets_table),
-        f"## Projection\n\n{CLASS_SIZE} students × {len(sets)} sets at 2 jobs: "
-        f"{CLASS_SIZE} × {one_each:.1f} s / {two_job_gain:.2f} (two-job gain on set 01) = "
-        f"**{projected_h:.2f} h** on this machine.",
-    ]) + "\n"
+    text = (
+        "\n\n".join(
+            [
+                "# Grading throughput",
+                "\n".join(f"- {key}: {value}" for key, value in machine.items()),
+                f"## Set 01, {args.submissions} submissions (half solutions, half blank), "
+                f"{args.repeats} repeats\n\n"
+                "Seconds per submission (median, min, max over repeats); "
+                "the autograder is built beforehand (cached) in every case.",
+                markdown_table(table),
+                "## One solution of each set, one job (seconds for the whole `grade` call)",
+                markdown_table(sets_table),
+                f"## Projection\n\n{CLASS_SIZE} students × {len(sets)} sets at 2 jobs: "
+                f"{CLASS_SIZE} × {one_each:.1f} s / {two_job_gain:.2f} (two-job gain on set 01) = "
+                f"**{projected_h:.2f} h** on this machine.",
+            ]
+        )
+        + "\n"
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text, encoding="utf-8")
-    return {"table": table, "sets": sets_table, "text": text, "path": args.out,
-            "projected_hours": projected_h}
+    return {
+        "table": table,
+        "sets": sets_table,
+        "text": text,
+        "path": args.out,
+        "projected_hours": projected_h,
+    }
 
 
 main = command(run)

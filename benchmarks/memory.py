@@ -8,6 +8,7 @@ Each path's peak is reported next to the analytic size of one attention matrix,
 Measurement: :func:`d2lmha.memory.peak_bytes` (CUDA: ``max_memory_allocated``; CPU:
 ``torch.profiler`` memory records), the same function chapter 02 uses.
 """
+
 from __future__ import annotations
 
 import torch
@@ -44,6 +45,12 @@ def memory_table(batch: int, length: int, width: int, heads: int, device):
     rows = []
     for name, forward in paths.items():
         peak = peak_bytes(forward, device)
-        rows.append({"path": name, "attention matrix MiB": matrix / 2**20,
-                     "peak MiB": peak / 2**20, "peak / matrix": peak / matrix})
+        rows.append(
+            {
+                "path": name,
+                "attention matrix MiB": matrix / 2**20,
+                "peak MiB": peak / 2**20,
+                "peak / matrix": peak / matrix,
+            }
+        )
     return rows

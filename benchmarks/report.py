@@ -1,4 +1,5 @@
 """The machine description and the markdown tables of a benchmark run."""
+
 from __future__ import annotations
 
 import datetime
@@ -43,21 +44,24 @@ def markdown_table(frame: pd.DataFrame, digits: int = 2) -> str:
 
     (``DataFrame.to_markdown`` would need the optional ``tabulate`` package.)
     """
+
     def cell(value) -> str:
         return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
-    lines = ["| " + " | ".join(map(str, frame.columns)) + " |",
-             "|" + "---|" * len(frame.columns)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |"
-              for row in frame.itertuples(index=False)]
+    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
+    lines += [
+        "| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)
+    ]
     return "\n".join(lines)
 
 
 def command(run):
     """The ``main(argv)`` of a benchmark: ``run(argv)``, then print its text and where it went."""
+
     def main(argv=None) -> int:
         result = run(argv)
         print(result["text"])
         print(f"written to {result['path']}")
         return 0
+
     return main

@@ -7,6 +7,7 @@ round), and each one's time is divided by the time of ``torch.nn.MultiheadAttent
 round cancels most of the drift of a shared machine; the absolute times are reported
 too, but only the ratios are comparable between machines.
 """
+
 from __future__ import annotations
 
 import math
@@ -74,11 +75,16 @@ def build_implementations(point: Point, device, dtype=torch.float32, seed: int =
         lens = torch.randint(point.length // 2, point.length + 1, (point.batch,)).to(device)
         key_padding = ~d2lmha.valid_lens_mask(lens, 1, point.length)[:, 0]
     forwards = {
-        "torch weights": (lambda: reference(X, X, X, key_padding_mask=key_padding,
-                                            need_weights=True, average_attn_weights=False)[0],
-                          reference),
-        "torch fused": (lambda: reference(X, X, X, key_padding_mask=key_padding,
-                                          need_weights=False)[0], reference),
+        "torch weights": (
+            lambda: reference(
+                X, X, X, key_padding_mask=key_padding, need_weights=True, average_attn_weights=False
+            )[0],
+            reference,
+        ),
+        "torch fused": (
+            lambda: reference(X, X, X, key_padding_mask=key_padding, need_weights=False)[0],
+            reference,
+        ),
         "d2lmha loop": (lambda: d2lmha.multihead_loop(layer, X, X, X, lens)[0], layer),
         "d2lmha einsum": (lambda: d2lmha.multihead_einsum(layer, X, X, X, lens)[0], layer),
         "d2lmha weights": (lambda: layer(X, X, X, lens), layer),
@@ -93,9 +99,11 @@ def build_implementations(point: Point, device, dtype=torch.float32, seed: int =
 def _step(forward, module, X, backward: bool):
     """A zero-argument callable: forward only (no autograd), or forward and backward."""
     if not backward:
+
         def run():
             with torch.no_grad():
                 forward()
+
         return run
     X.requires_grad_(True)
     inputs = [X, *module.parameters()]
@@ -104,6 +112,7 @@ def _step(forward, module, X, backward: bool):
     def run():
         # autograd.grad does not accumulate into .grad, so every call does the same work
         torch.autograd.grad(forward(), inputs, grad)
+
     return run
 
 
@@ -126,21 +135,25 @@ def time_point(point: Point, device, rounds: int, target_s: float, backward: boo
     threads = torch.get_num_threads()
     timers, numbers = {}, {}
     for name, (forward, module) in forwards.items():
-        timer = benchmark.Timer("run()", globals={"run": _step(forward, module, X, backward)},
-                                num_threads=threads)
-        timer.timeit(1)                                   # warm-up (lazy init, caches)
+        timer = benchmark.Timer(
+            "run()", globals={"run": _step(forward, module, X, backward)}, num_threads=threads
+        )
+        timer.timeit(1)  # warm-up (lazy init, caches)
         once = timer.timeit(1).mean
         timers[name], numbers[name] = timer, max(1, math.ceil(target_s / max(once, 1e-9)))
     names = list(forwards)
     times = {name: [] for name in names}
     for r in range(rounds):
-        for name in names[r % len(names):] + names[:r % len(names)]:
+        for name in names[r % len(names) :] + names[: r % len(names)]:
             times[name].append(timers[name].timeit(numbers[name]).mean)
     result = {}
     for name in names:
         baseline = times[IMPLEMENTATIONS[name]]
         ratios = [t / b for t, b in zip(times[name], baseline, strict=True)]
-        result[name] = {"ms": statistics.median(times[name]) * 1e3,
-                        "ratio": statistics.median(ratios),
-                        "ratio min": min(ratios), "ratio max": max(ratios)}
+        result[name] = {
+            "ms": statistics.median(times[name]) * 1e3,
+            "ratio": statistics.median(ratios),
+            "ratio min": min(ratios),
+            "ratio max": max(ratios),
+        }
     return result

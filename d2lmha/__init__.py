@@ -3,16 +3,24 @@
 Names follow d2l (Dive into Deep Learning) where d2l has the idea; shapes are written
 ``[batch, heads, queries, keys]``.
 """
+
 from .attention import AdditiveAttention, DotProductAttention
 from .decoder import TransformerDecoder, TransformerDecoderBlock, to_torch_decoder_layer
 from .device import seed_everything, try_gpu
-from .encoder import (AddNorm, BERTEncoder, EncoderOutput, PositionWiseFFN,
-                      TransformerEncoderBlock)
+from .encoder import AddNorm, BERTEncoder, EncoderOutput, PositionWiseFFN, TransformerEncoderBlock
 from .kv_cache import KVCache
 from .masking import causal_mask, masked_softmax, valid_lens_mask
 from .minilm import load_minilm, mean_pool, sentence_embeddings, tokenize
-from .multihead import (MultiHeadAttention, check_heads, check_kv_heads, merge_heads,
-                        repeat_kv, split_heads, transpose_output, transpose_qkv)
+from .multihead import (
+    MultiHeadAttention,
+    check_heads,
+    check_kv_heads,
+    merge_heads,
+    repeat_kv,
+    split_heads,
+    transpose_output,
+    transpose_qkv,
+)
 from .multihead_variants import multihead_einsum, multihead_loop, to_torch_multihead
 from .plotting import show_heatmaps
 from .positional import LearnedPositionalEncoding, PositionalEncoding, sinusoidal_encoding
@@ -22,21 +30,68 @@ from .rope import RotaryEmbedding, rope_angles, rotary_embedding
 # d2lmha.head_types.offset_score(...), d2lmha.importance.head_importance(...),
 # d2lmha.paraphrases.load_paraphrases(), d2lmha.seq2seq.greedy_decode(...),
 # d2lmha.gqa.convert_to_gqa(...), ...
-from . import (gqa, head_types, importance, memory, paraphrases, pruning, seq2seq,  # noqa: E402
-               tasks, training, viewer)
+from . import (
+    gqa,
+    head_types,
+    importance,
+    memory,
+    paraphrases,
+    pruning,
+    seq2seq,  # noqa: E402
+    tasks,
+    training,
+    viewer,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "AdditiveAttention", "DotProductAttention", "MultiHeadAttention", "masked_softmax",
-    "valid_lens_mask", "causal_mask", "transpose_qkv", "transpose_output", "split_heads",
-    "merge_heads", "check_heads", "check_kv_heads", "repeat_kv", "KVCache", "PositionalEncoding", "LearnedPositionalEncoding",
-    "sinusoidal_encoding", "show_heatmaps", "PositionWiseFFN", "AddNorm",
-    "TransformerEncoderBlock", "BERTEncoder", "TransformerDecoderBlock",
-    "TransformerDecoder", "to_torch_decoder_layer", "EncoderOutput", "load_minilm", "tokenize",
-    "mean_pool", "sentence_embeddings", "try_gpu", "seed_everything",
-    "rotary_embedding", "rope_angles", "RotaryEmbedding",
-    "importance", "pruning",
-    "multihead_loop", "multihead_einsum", "to_torch_multihead",
-    "head_types", "tasks", "training", "viewer", "paraphrases", "seq2seq", "memory", "gqa",
+    "AdditiveAttention",
+    "DotProductAttention",
+    "MultiHeadAttention",
+    "masked_softmax",
+    "valid_lens_mask",
+    "causal_mask",
+    "transpose_qkv",
+    "transpose_output",
+    "split_heads",
+    "merge_heads",
+    "check_heads",
+    "check_kv_heads",
+    "repeat_kv",
+    "KVCache",
+    "PositionalEncoding",
+    "LearnedPositionalEncoding",
+    "sinusoidal_encoding",
+    "show_heatmaps",
+    "PositionWiseFFN",
+    "AddNorm",
+    "TransformerEncoderBlock",
+    "BERTEncoder",
+    "TransformerDecoderBlock",
+    "TransformerDecoder",
+    "to_torch_decoder_layer",
+    "EncoderOutput",
+    "load_minilm",
+    "tokenize",
+    "mean_pool",
+    "sentence_embeddings",
+    "try_gpu",
+    "seed_everything",
+    "rotary_embedding",
+    "rope_angles",
+    "RotaryEmbedding",
+    "importance",
+    "pruning",
+    "multihead_loop",
+    "multihead_einsum",
+    "to_torch_multihead",
+    "head_types",
+    "tasks",
+    "training",
+    "viewer",
+    "paraphrases",
+    "seq2seq",
+    "memory",
+    "gqa",
 ]

@@ -3,6 +3,7 @@
 Every message names the argument, the value received and what was expected, so a
 learner can fix the call without reading the traceback.
 """
+
 from __future__ import annotations
 
 import torch
@@ -102,7 +103,6 @@ def check_mask(mask, target_shape) -> torch.Tensor:
         ) from None
     if torch.broadcast_shapes(tuple(mask.shape), tuple(target_shape)) != tuple(target_shape):
         raise ValueError(
-            f"mask of shape {list(mask.shape)} would enlarge the scores' shape "
-            f"{list(target_shape)}"
+            f"mask of shape {list(mask.shape)} would enlarge the scores' shape {list(target_shape)}"
         )
     return mask

@@ -3,6 +3,7 @@
 Source: d2l.ai section 11.3 "Attention Scoring Functions"; Vaswani et al. (2017),
 "Attention Is All You Need", eq. (1); Bahdanau et al. (2014) for additive attention.
 """
+
 from __future__ import annotations
 
 import math
@@ -119,14 +120,25 @@ class AdditiveAttention(nn.Module):
     Source: d2l.ai section 11.3.3; Bahdanau, Cho & Bengio (2014).
     """
 
-    def __init__(self, num_hiddens: int, dropout: float = 0.0,
-                 query_size: int | None = None, key_size: int | None = None):
+    def __init__(
+        self,
+        num_hiddens: int,
+        dropout: float = 0.0,
+        query_size: int | None = None,
+        key_size: int | None = None,
+    ):
         super().__init__()
         check_positive_int("num_hiddens", num_hiddens)
-        self.W_q = (nn.LazyLinear(num_hiddens, bias=False) if query_size is None
-                    else nn.Linear(query_size, num_hiddens, bias=False))
-        self.W_k = (nn.LazyLinear(num_hiddens, bias=False) if key_size is None
-                    else nn.Linear(key_size, num_hiddens, bias=False))
+        self.W_q = (
+            nn.LazyLinear(num_hiddens, bias=False)
+            if query_size is None
+            else nn.Linear(query_size, num_hiddens, bias=False)
+        )
+        self.W_k = (
+            nn.LazyLinear(num_hiddens, bias=False)
+            if key_size is None
+            else nn.Linear(key_size, num_hiddens, bias=False)
+        )
         self.w_v = nn.Linear(num_hiddens, 1, bias=False)
         self.dropout = nn.Dropout(dropout)
         self.attention_weights = None

@@ -111,17 +111,27 @@ class TransformerDecoderBlock(nn.Module):
     Source: Vaswani et al. (2017) section 3.1; d2l.ai section 11.7.5.
     """
 
-    def __init__(self, num_hiddens: int, ffn_num_hiddens: int, num_heads: int,
-                 dropout: float = 0.0, use_bias: bool = False, norm_eps: float = 1e-5,
-                 activation: str = "relu", num_kv_heads: int | None = None):
+    def __init__(
+        self,
+        num_hiddens: int,
+        ffn_num_hiddens: int,
+        num_heads: int,
+        dropout: float = 0.0,
+        use_bias: bool = False,
+        norm_eps: float = 1e-5,
+        activation: str = "relu",
+        num_kv_heads: int | None = None,
+    ):
         super().__init__()
         check_positive_int("ffn_num_hiddens", ffn_num_hiddens)
         self.num_hiddens, self.num_heads, self.use_bias = num_hiddens, num_heads, use_bias
-        self.self_attention = MultiHeadAttention(num_hiddens, num_heads, dropout, use_bias,
-                                                 num_kv_heads=num_kv_heads)
+        self.self_attention = MultiHeadAttention(
+            num_hiddens, num_heads, dropout, use_bias, num_kv_heads=num_kv_heads
+        )
         self.addnorm1 = AddNorm(num_hiddens, dropout, norm_eps)
-        self.cross_attention = MultiHeadAttention(num_hiddens, num_heads, dropout, use_bias,
-                                                  num_kv_heads=num_kv_heads)
+        self.cross_attention = MultiHeadAttention(
+            num_hiddens, num_heads, dropout, use_bias, num_kv_heads=num_kv_heads
+        )
         self.addnorm2 = AddNorm(num_hiddens, dropout, norm_eps)
         self.ffn = PositionWiseFFN(num_hiddens, ffn_num_hiddens, activation)
         self.addnorm3 = AddNorm(num_hiddens, dropout, norm_eps)
@@ -131,22 +141,30 @@ class TransformerDecoderBlock(nn.Module):
         if cache is not None and not isinstance(cache, KVCache):
             raise TypeError(f"cache must be a d2lmha.KVCache, got {type(cache).__name__}")
         if cache is None:
-            mask = causal_mask(X.shape[1], device=X.device)       # [target, target]
+            mask = causal_mask(X.shape[1], device=X.device)  # [target, target]
             attended = self.self_attention(X, X, X, mask=mask, need_weights=need_weights)
             source = None
-        else:   # causal over the cached tokens and the new ones
+        else:  # causal over the cached tokens and the new ones
             key = (enc_outputs.data_ptr(), tuple(enc_outputs.shape))
             if cache.source is not None and cache.source_key != key:
-                raise ValueError("this cache holds the cross-attention keys and values of "
-                                 "another enc_outputs; use a new KVCache for a new source")
+                raise ValueError(
+                    "this cache holds the cross-attention keys and values of "
+                    "another enc_outputs; use a new KVCache for a new source"
+                )
             attended = self.self_attention(X, X, X, cache=cache, need_weights=need_weights)
             if cache.source is None:
                 cache.source = self.cross_attention.project_kv(enc_outputs, enc_outputs)
                 cache.source_key = key
             source = cache.source
         Y = self.addnorm1(X, attended)
-        attended = self.cross_attention(Y, enc_outputs, enc_outputs, enc_valid_lens,
-                                        need_weights=need_weights, projected_kv=source)
+        attended = self.cross_attention(
+            Y,
+            enc_outputs,
+            enc_outputs,
+            enc_valid_lens,
+            need_weights=need_weights,
+            projected_kv=source,
+        )
         Z = self.addnorm2(Y, attended)
         return self.addnorm3(Z, self.ffn(Z))
 
@@ -189,10 +207,20 @@ class TransformerDecoder(nn.Module):
     Source: d2l.ai section 11.7.5 (``TransformerDecoder``); Vaswani et al. (2017) 3.4.
     """
 
-    def __init__(self, vocab_size: int, num_hiddens: int, ffn_num_hiddens: int,
-                 num_heads: int, num_blks: int, dropout: float = 0.0, max_len: int = 64,
-                 use_bias: bool = True, norm_eps: float = 1e-5, activation: str = "relu",
-                 num_kv_heads: int | None = None):
+    def __init__(
+        self,
+        vocab_size: int,
+        num_hiddens: int,
+        ffn_num_hiddens: int,
+        num_heads: int,
+        num_blks: int,
+        dropout: float = 0.0,
+        max_len: int = 64,
+        use_bias: bool = True,
+        norm_eps: float = 1e-5,
+        activation: str = "relu",
+        num_kv_heads: int | None = None,
+    ):
         super().__init__()
         check_positive_int("vocab_size", vocab_size)
         check_positive_int("num_blks", num_blks)
@@ -200,9 +228,18 @@ class TransformerDecoder(nn.Module):
         self.embedding = nn.Embedding(vocab_size, num_hiddens)
         self.pos_encoding = PositionalEncoding(num_hiddens, dropout, max_len)
         self.blks = nn.ModuleList(
-            TransformerDecoderBlock(num_hiddens, ffn_num_hiddens, num_heads, dropout,
-                                    use_bias, norm_eps, activation, num_kv_heads)
-            for _ in range(num_blks))
+            TransformerDecoderBlock(
+                num_hiddens,
+                ffn_num_hiddens,
+                num_heads,
+                dropout,
+                use_bias,
+                norm_eps,
+                activation,
+                num_kv_heads,
+            )
+            for _ in range(num_blks)
+        )
         self.dense = nn.Linear(num_hiddens, vocab_size)
 
     @property
@@ -213,38 +250,52 @@ class TransformerDecoder(nn.Module):
         """One empty :class:`~d2lmha.KVCache` per block, for a generation from scratch."""
         return [KVCache() for _ in self.blks]
 
-    def forward(self, tgt_ids, enc_outputs, enc_valid_lens=None, caches=None,
-                need_weights=True):
-        if not isinstance(tgt_ids, torch.Tensor) or tgt_ids.is_floating_point() \
-                or tgt_ids.dtype == torch.bool:
+    def forward(self, tgt_ids, enc_outputs, enc_valid_lens=None, caches=None, need_weights=True):
+        if (
+            not isinstance(tgt_ids, torch.Tensor)
+            or tgt_ids.is_floating_point()
+            or tgt_ids.dtype == torch.bool
+        ):
             raise TypeError("tgt_ids must be an integer torch.Tensor [batch, target_len]")
         if tgt_ids.dim() != 2:
-            raise ValueError(f"tgt_ids must be [batch, target_len], got shape "
-                             f"{list(tgt_ids.shape)}")
+            raise ValueError(
+                f"tgt_ids must be [batch, target_len], got shape {list(tgt_ids.shape)}"
+            )
         offset = self._check_caches(caches)
         if offset + tgt_ids.shape[1] > self.pos_encoding.max_len:
-            raise ValueError(f"tgt_ids has {tgt_ids.shape[1]} tokens after {offset} cached "
-                             f"ones but max_len={self.pos_encoding.max_len}")
-        _check_memory(enc_outputs, enc_valid_lens, tgt_ids.shape[0], tgt_ids.shape[1],
-                      self.num_hiddens)
+            raise ValueError(
+                f"tgt_ids has {tgt_ids.shape[1]} tokens after {offset} cached "
+                f"ones but max_len={self.pos_encoding.max_len}"
+            )
+        _check_memory(
+            enc_outputs, enc_valid_lens, tgt_ids.shape[0], tgt_ids.shape[1], self.num_hiddens
+        )
         X = self.pos_encoding(self.embedding(tgt_ids), offset)
         for i, blk in enumerate(self.blks):
-            X = blk(X, enc_outputs, enc_valid_lens, None if caches is None else caches[i],
-                    need_weights)
+            X = blk(
+                X, enc_outputs, enc_valid_lens, None if caches is None else caches[i], need_weights
+            )
         return self.dense(X)
 
     def _check_caches(self, caches) -> int:
         """Check ``caches`` (one KVCache per block, equal lengths); return that length."""
         if caches is None:
             return 0
-        if not isinstance(caches, (list, tuple)) or len(caches) != len(self.blks) or any(
-                not isinstance(c, KVCache) for c in caches):
-            raise TypeError(f"caches must be a list of {len(self.blks)} d2lmha.KVCache "
-                            f"(one per block; see new_caches())")
+        if (
+            not isinstance(caches, (list, tuple))
+            or len(caches) != len(self.blks)
+            or any(not isinstance(c, KVCache) for c in caches)
+        ):
+            raise TypeError(
+                f"caches must be a list of {len(self.blks)} d2lmha.KVCache "
+                f"(one per block; see new_caches())"
+            )
         lengths = {c.cached_len for c in caches}
         if len(lengths) != 1:
-            raise ValueError(f"caches hold different numbers of tokens {sorted(lengths)}; "
-                             f"they must come from the same generation")
+            raise ValueError(
+                f"caches hold different numbers of tokens {sorted(lengths)}; "
+                f"they must come from the same generation"
+            )
         return lengths.pop()
 
 

@@ -1,4 +1,5 @@
 """Device choice: a GPU when there is one, else the CPU (d2l's ``try_gpu``)."""
+
 from __future__ import annotations
 
 import random

@@ -7,6 +7,7 @@ Source: Vaswani et al. (2017) section 3.1; d2l.ai section 11.7 "The Transformer
 Architecture" (``PositionWiseFFN``, ``AddNorm``, ``TransformerEncoderBlock``) and
 section 15.8 (``BERTEncoder``); Devlin et al. (2019).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -18,8 +19,7 @@ from ._checks import check_positive_int
 from .multihead import MultiHeadAttention
 from .positional import LearnedPositionalEncoding
 
-__all__ = ["PositionWiseFFN", "AddNorm", "TransformerEncoderBlock", "BERTEncoder",
-           "EncoderOutput"]
+__all__ = ["PositionWiseFFN", "AddNorm", "TransformerEncoderBlock", "BERTEncoder", "EncoderOutput"]
 
 _ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU}
 
@@ -96,9 +96,16 @@ class TransformerEncoderBlock(nn.Module):
     Source: d2l.ai section 11.7.4; Vaswani et al. (2017) section 3.1.
     """
 
-    def __init__(self, num_hiddens: int, ffn_num_hiddens: int, num_heads: int,
-                 dropout: float = 0.0, use_bias: bool = False, norm_eps: float = 1e-5,
-                 activation: str = "relu"):
+    def __init__(
+        self,
+        num_hiddens: int,
+        ffn_num_hiddens: int,
+        num_heads: int,
+        dropout: float = 0.0,
+        use_bias: bool = False,
+        norm_eps: float = 1e-5,
+        activation: str = "relu",
+    ):
         super().__init__()
         self.attention = MultiHeadAttention(num_hiddens, num_heads, dropout, use_bias)
         self.addnorm1 = AddNorm(num_hiddens, dropout, norm_eps)
@@ -106,8 +113,9 @@ class TransformerEncoderBlock(nn.Module):
         self.addnorm2 = AddNorm(num_hiddens, dropout, norm_eps)
 
     def forward(self, X, valid_lens=None, mask=None, head_mask=None, need_weights=True):
-        attended = self.attention(X, X, X, valid_lens, need_weights=need_weights, mask=mask,
-                                  head_mask=head_mask)
+        attended = self.attention(
+            X, X, X, valid_lens, need_weights=need_weights, mask=mask, head_mask=head_mask
+        )
         Y = self.addnorm1(X, attended)
         return self.addnorm2(Y, self.ffn(Y))
 
@@ -154,10 +162,20 @@ class BERTEncoder(nn.Module):
     Source: d2l.ai section 15.8 (``BERTEncoder``); Devlin et al. (2019).
     """
 
-    def __init__(self, vocab_size: int, num_hiddens: int, ffn_num_hiddens: int,
-                 num_heads: int, num_blks: int, dropout: float = 0.0, max_len: int = 512,
-                 type_vocab_size: int = 0, use_bias: bool = True, norm_eps: float = 1e-12,
-                 activation: str = "gelu"):
+    def __init__(
+        self,
+        vocab_size: int,
+        num_hiddens: int,
+        ffn_num_hiddens: int,
+        num_heads: int,
+        num_blks: int,
+        dropout: float = 0.0,
+        max_len: int = 512,
+        type_vocab_size: int = 0,
+        use_bias: bool = True,
+        norm_eps: float = 1e-12,
+        activation: str = "gelu",
+    ):
         super().__init__()
         check_positive_int("vocab_size", vocab_size)
         check_positive_int("num_blks", num_blks)
@@ -165,31 +183,41 @@ class BERTEncoder(nn.Module):
         self.num_blks, self.num_heads, self.max_len = num_blks, num_heads, max_len
         self.token_embedding = nn.Embedding(vocab_size, num_hiddens)
         self.pos_embedding = LearnedPositionalEncoding(num_hiddens, 0.0, max_len)
-        self.segment_embedding = (nn.Embedding(type_vocab_size, num_hiddens)
-                                  if type_vocab_size else None)
+        self.segment_embedding = (
+            nn.Embedding(type_vocab_size, num_hiddens) if type_vocab_size else None
+        )
         self.embedding_norm = nn.LayerNorm(num_hiddens, eps=norm_eps)
         self.embedding_dropout = nn.Dropout(dropout)
         self.blks = nn.ModuleList(
-            TransformerEncoderBlock(num_hiddens, ffn_num_hiddens, num_heads, dropout,
-                                    use_bias, norm_eps, activation)
-            for _ in range(num_blks))
+            TransformerEncoderBlock(
+                num_hiddens, ffn_num_hiddens, num_heads, dropout, use_bias, norm_eps, activation
+            )
+            for _ in range(num_blks)
+        )
 
     def _check(self, input_ids, attention_mask, token_type_ids, head_mask):
         if not isinstance(input_ids, torch.Tensor) or input_ids.is_floating_point():
             raise TypeError("input_ids must be an integer torch.Tensor [batch, tokens]")
         if input_ids.dim() != 2:
             raise ValueError(
-                f"input_ids must be [batch, tokens], got shape {list(input_ids.shape)}")
+                f"input_ids must be [batch, tokens], got shape {list(input_ids.shape)}"
+            )
         if input_ids.shape[1] > self.max_len:
-            raise ValueError(f"input_ids has {input_ids.shape[1]} tokens but max_len="
-                             f"{self.max_len} learned positions")
+            raise ValueError(
+                f"input_ids has {input_ids.shape[1]} tokens but max_len="
+                f"{self.max_len} learned positions"
+            )
         for name, M in (("attention_mask", attention_mask), ("token_type_ids", token_type_ids)):
             if M is not None and tuple(M.shape) != tuple(input_ids.shape):
-                raise ValueError(f"{name} has shape {list(M.shape)}; expected "
-                                 f"{list(input_ids.shape)} like input_ids")
+                raise ValueError(
+                    f"{name} has shape {list(M.shape)}; expected "
+                    f"{list(input_ids.shape)} like input_ids"
+                )
         if head_mask is not None and tuple(head_mask.shape) != (self.num_blks, self.num_heads):
-            raise ValueError(f"head_mask has shape {list(head_mask.shape)}; expected "
-                             f"[{self.num_blks}, {self.num_heads}] (layers, heads)")
+            raise ValueError(
+                f"head_mask has shape {list(head_mask.shape)}; expected "
+                f"[{self.num_blks}, {self.num_heads}] (layers, heads)"
+            )
 
     def embed(self, input_ids, token_type_ids=None):
         """Embeddings before the first block: ``[batch, tokens]`` -> ``[batch, tokens, d]``."""
@@ -200,14 +228,19 @@ class BERTEncoder(nn.Module):
             X = X + self.segment_embedding(token_type_ids)
         return self.embedding_dropout(self.embedding_norm(X))
 
-    def forward(self, input_ids, attention_mask=None, token_type_ids=None, head_mask=None,
-                need_weights=True):
+    def forward(
+        self, input_ids, attention_mask=None, token_type_ids=None, head_mask=None, need_weights=True
+    ):
         self._check(input_ids, attention_mask, token_type_ids, head_mask)
         mask = None if attention_mask is None else attention_mask.bool()[:, None, None, :]
         X = self.embed(input_ids, token_type_ids)
         attentions = []
         for i, blk in enumerate(self.blks):
-            X = blk(X, mask=mask, head_mask=None if head_mask is None else head_mask[i],
-                    need_weights=need_weights)
+            X = blk(
+                X,
+                mask=mask,
+                head_mask=None if head_mask is None else head_mask[i],
+                need_weights=need_weights,
+            )
             attentions.append(blk.attention.attention_weights)
         return EncoderOutput(X, tuple(attentions) if need_weights else None)

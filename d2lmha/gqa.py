@@ -8,6 +8,7 @@ K/V head ``i // group_size``. With one group this is multi-query attention (Shaz
 Source: Ainslie et al. (2023), "GQA: Training Generalized Multi-Query Transformer Models
 from Multi-Head Checkpoints", section 2.1 (mean-pooling conversion).
 """
+
 from __future__ import annotations
 
 import copy
@@ -22,21 +23,29 @@ __all__ = ["mean_pool_kv_heads", "convert_to_gqa"]
 
 def _copy(model: nn.Module) -> nn.Module:
     """A deep copy without the attention weights a forward kept (not graph leaves)."""
-    memo = {id(v): None for m in model.modules() for v in vars(m).values()
-            if isinstance(v, torch.Tensor) and not v.is_leaf}
+    memo = {
+        id(v): None
+        for m in model.modules()
+        for v in vars(m).values()
+        if isinstance(v, torch.Tensor) and not v.is_leaf
+    }
     return copy.deepcopy(model, memo)
 
 
 def _pooled(linear: nn.Linear, num_kv_heads: int, group: int, d_k: int) -> nn.Linear:
     """``linear``'s rows, grouped as ``[kv_heads, group, d_k]`` and averaged over the group."""
-    out = nn.Linear(linear.in_features, num_kv_heads * d_k, bias=linear.bias is not None,
-                    device=linear.weight.device, dtype=linear.weight.dtype)
+    out = nn.Linear(
+        linear.in_features,
+        num_kv_heads * d_k,
+        bias=linear.bias is not None,
+        device=linear.weight.device,
+        dtype=linear.weight.dtype,
+    )
     with torch.no_grad():
         w = linear.weight.unflatten(0, (num_kv_heads, group, d_k)).mean(1).flatten(0, 1)
         out.weight.copy_(w)
         if linear.bias is not None:
-            out.bias.copy_(linear.bias.unflatten(0, (num_kv_heads, group, d_k)).mean(1)
-                           .flatten())
+            out.bias.copy_(linear.bias.unflatten(0, (num_kv_heads, group, d_k)).mean(1).flatten())
     return out
 
 
@@ -65,8 +74,10 @@ def mean_pool_kv_heads(layer: MultiHeadAttention, num_kv_heads: int) -> MultiHea
         raise TypeError(f"layer must be a d2lmha.MultiHeadAttention, got {type(layer).__name__}")
     group = check_kv_heads(layer.num_heads, num_kv_heads)
     if layer.group_size > 1:
-        raise ValueError(f"layer already has num_kv_heads={layer.num_kv_heads}; convert a "
-                         f"layer with one K/V head per query head")
+        raise ValueError(
+            f"layer already has num_kv_heads={layer.num_kv_heads}; convert a "
+            f"layer with one K/V head per query head"
+        )
     new = _copy(layer)
     new.group_size = group
     new.W_k = _pooled(layer.W_k, num_kv_heads, group, layer.head_size)
@@ -97,7 +108,7 @@ def convert_to_gqa(model: nn.Module, num_kv_heads: int) -> nn.Module:
     names = [name for name, m in model.named_modules() if isinstance(m, MultiHeadAttention)]
     if not names:
         raise ValueError("model holds no d2lmha.MultiHeadAttention to convert")
-    for name in names:   # every check before any copy
+    for name in names:  # every check before any copy
         check_kv_heads(model.get_submodule(name).num_heads, num_kv_heads)
     new = _copy(model)
     for name in names:

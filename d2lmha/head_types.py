@@ -21,6 +21,7 @@ Source: Clark, Khandelwal, Levy & Manning (2019), "What Does BERT Look At?" (hea
 previous/next token, [CLS]/[SEP] sinks, broad heads); Voita et al. (2019) (positional
 heads); d2l.ai section 11.5 exercise 1 (visualise each head).
 """
+
 from __future__ import annotations
 
 from importlib import resources
@@ -29,8 +30,15 @@ import torch
 
 from ._checks import check_tensor
 
-__all__ = ["offset_score", "sink_score", "same_token_score", "head_type_scores",
-           "sentence_attentions", "load_sentences", "HEAD_TYPES"]
+__all__ = [
+    "offset_score",
+    "sink_score",
+    "same_token_score",
+    "head_type_scores",
+    "sentence_attentions",
+    "load_sentences",
+    "HEAD_TYPES",
+]
 
 HEAD_TYPES = ("previous token", "next token", "[CLS] sink", "same token")
 """Names of the head types :func:`head_type_scores` reports, in its order."""
@@ -40,14 +48,17 @@ def _check_weights(weights, attention_mask):
     """Return ``(weights, keep)``: weights ``[batch, heads, n, n]`` and a bool ``[batch, n]``."""
     check_tensor("weights", weights, ndim_min=4)
     if weights.dim() != 4 or weights.shape[-1] != weights.shape[-2]:
-        raise ValueError(f"weights must be self-attention [batch, heads, n, n], got shape "
-                         f"{list(weights.shape)}")
+        raise ValueError(
+            f"weights must be self-attention [batch, heads, n, n], got shape {list(weights.shape)}"
+        )
     batch, n = weights.shape[0], weights.shape[-1]
     if attention_mask is None:
         return weights, torch.ones(batch, n, dtype=torch.bool, device=weights.device)
     if not isinstance(attention_mask, torch.Tensor) or tuple(attention_mask.shape) != (batch, n):
-        raise ValueError(f"attention_mask must be a tensor [batch, n] = [{batch}, {n}] "
-                         f"(1 = real token, 0 = padding)")
+        raise ValueError(
+            f"attention_mask must be a tensor [batch, n] = [{batch}, {n}] "
+            f"(1 = real token, 0 = padding)"
+        )
     return weights, attention_mask.to(weights.device).bool()
 
 
@@ -86,7 +97,7 @@ def offset_score(weights: torch.Tensor, offset: int, attention_mask=None) -> tor
     keys = queries + offset
     inside = (keys >= 0) & (keys < n)
     keys = keys.clamp(0, n - 1)
-    picked = weights[:, :, queries, keys]                       # [batch, heads, n]
+    picked = weights[:, :, queries, keys]  # [batch, heads, n]
     use = keep & keep[:, keys] & inside
     return _masked_mean(picked, use, f"no real query has a real key at offset {offset}")
 
@@ -111,8 +122,9 @@ def sink_score(weights: torch.Tensor, position: int = 0, attention_mask=None) ->
     return _masked_mean(weights[..., position], keep, "every token is padding")
 
 
-def same_token_score(weights: torch.Tensor, input_ids: torch.Tensor,
-                     attention_mask=None) -> torch.Tensor:
+def same_token_score(
+    weights: torch.Tensor, input_ids: torch.Tensor, attention_mask=None
+) -> torch.Tensor:
     """Mean weight a query puts on the *other* positions that hold its own token id.
 
     Only queries whose token occurs again (at another real position) are averaged.
@@ -131,15 +143,20 @@ def same_token_score(weights: torch.Tensor, input_ids: torch.Tensor,
             ``[batch, n]`` tensor; no token occurs twice.
     """
     weights, keep = _check_weights(weights, attention_mask)
-    if (not isinstance(input_ids, torch.Tensor) or input_ids.is_floating_point()
-            or tuple(input_ids.shape) != (weights.shape[0], weights.shape[-1])):
-        raise ValueError(f"input_ids must be an integer tensor [batch, n] = "
-                         f"[{weights.shape[0]}, {weights.shape[-1]}]")
+    if (
+        not isinstance(input_ids, torch.Tensor)
+        or input_ids.is_floating_point()
+        or tuple(input_ids.shape) != (weights.shape[0], weights.shape[-1])
+    ):
+        raise ValueError(
+            f"input_ids must be an integer tensor [batch, n] = "
+            f"[{weights.shape[0]}, {weights.shape[-1]}]"
+        )
     ids = input_ids.to(weights.device)
     n = weights.shape[-1]
     same = (ids[:, :, None] == ids[:, None, :]) & keep[:, :, None] & keep[:, None, :]
     same &= ~torch.eye(n, dtype=torch.bool, device=weights.device)  # [batch, q, k]
-    mass = (weights * same[:, None].to(weights.dtype)).sum(-1)     # [batch, heads, q]
+    mass = (weights * same[:, None].to(weights.dtype)).sum(-1)  # [batch, heads, q]
     return _masked_mean(mass, same.any(-1), "no token occurs twice in any sequence")
 
 
@@ -165,12 +182,16 @@ def head_type_scores(attentions, input_ids: torch.Tensor, attention_mask=None) -
         raise ValueError("attentions is empty; run the model with need_weights=True")
     scores = []
     for layer in attentions:
-        scores.append(torch.stack([
-            offset_score(layer, -1, attention_mask),
-            offset_score(layer, +1, attention_mask),
-            sink_score(layer, 0, attention_mask),
-            same_token_score(layer, input_ids, attention_mask),
-        ]))
+        scores.append(
+            torch.stack(
+                [
+                    offset_score(layer, -1, attention_mask),
+                    offset_score(layer, +1, attention_mask),
+                    sink_score(layer, 0, attention_mask),
+                    same_token_score(layer, input_ids, attention_mask),
+                ]
+            )
+        )
     return torch.stack(scores, dim=1)
 
 
@@ -208,5 +229,8 @@ def load_sentences(name: str = "head_sentences.txt") -> list[str]:
         FileNotFoundError: no such data file.
     """
     text = resources.files("d2lmha").joinpath("data", name).read_text(encoding="utf-8")
-    return [line.strip() for line in text.splitlines()
-            if line.strip() and not line.lstrip().startswith("#")]
+    return [
+        line.strip()
+        for line in text.splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]

@@ -17,6 +17,7 @@ The loss and the quality measures used on the real model are in :mod:`d2lmha.par
 Source: Michel et al. (2019) section 4 (head importance, ℓ2 normalisation by layer);
 d2l.ai section 11.5, exercise "design an experiment to measure head importance".
 """
+
 from __future__ import annotations
 
 import math
@@ -26,8 +27,15 @@ import torch
 
 from ._checks import check_positive_int, check_tensor
 
-__all__ = ["head_gradients", "head_importance", "normalize_by_layer", "ablation_scores",
-           "pruning_order", "pruning_masks", "pruning_curve"]
+__all__ = [
+    "head_gradients",
+    "head_importance",
+    "normalize_by_layer",
+    "ablation_scores",
+    "pruning_order",
+    "pruning_masks",
+    "pruning_curve",
+]
 
 
 def _check_shape(shape) -> tuple[int, ...]:
@@ -43,12 +51,14 @@ def _check_shape(shape) -> tuple[int, ...]:
 
 def _check_loss_inputs(loss_fn, batches, shape) -> tuple[list, tuple[int, ...]]:
     if not callable(loss_fn):
-        raise TypeError(f"loss_fn must be callable as loss_fn(head_mask, batch), got "
-                        f"{type(loss_fn).__name__}")
+        raise TypeError(
+            f"loss_fn must be callable as loss_fn(head_mask, batch), got {type(loss_fn).__name__}"
+        )
     shape = _check_shape(shape)
     if not isinstance(batches, Iterable) or isinstance(batches, (str, bytes)):
-        raise TypeError(f"batches must be an iterable of batches (e.g. a list), got "
-                        f"{type(batches).__name__}")
+        raise TypeError(
+            f"batches must be an iterable of batches (e.g. a list), got {type(batches).__name__}"
+        )
     batches = list(batches)
     if not batches:
         raise ValueError("batches is empty; expected at least one batch")
@@ -57,13 +67,16 @@ def _check_loss_inputs(loss_fn, batches, shape) -> tuple[list, tuple[int, ...]]:
 
 def _scalar_loss(loss, where: str) -> torch.Tensor:
     if not isinstance(loss, torch.Tensor) or loss.numel() != 1 or not loss.is_floating_point():
-        raise TypeError(f"loss_fn must return a floating scalar tensor, got "
-                        f"{type(loss).__name__} {getattr(loss, 'shape', '')} ({where})")
+        raise TypeError(
+            f"loss_fn must return a floating scalar tensor, got "
+            f"{type(loss).__name__} {getattr(loss, 'shape', '')} ({where})"
+        )
     return loss.reshape(())
 
 
-def head_gradients(loss_fn: Callable, batches: Iterable, shape, device=None,
-                   dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def head_gradients(
+    loss_fn: Callable, batches: Iterable, shape, device=None, dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
     """The gradient of the loss with respect to every gate, ``∂L_b/∂ξ`` at ξ = 1, per batch.
 
     Args:
@@ -94,12 +107,15 @@ def head_gradients(loss_fn: Callable, batches: Iterable, shape, device=None,
         gate = torch.ones(shape, device=device, dtype=dtype, requires_grad=True)
         loss = _scalar_loss(loss_fn(gate, batch), f"batch {b}")
         if not loss.requires_grad:
-            raise ValueError("the loss does not depend on head_mask: pass it to the model "
-                             "and do not compute the loss under torch.no_grad()")
+            raise ValueError(
+                "the loss does not depend on head_mask: pass it to the model "
+                "and do not compute the loss under torch.no_grad()"
+            )
         (grad,) = torch.autograd.grad(loss, gate, allow_unused=True)
         if grad is None:
-            raise ValueError("the loss does not depend on head_mask: loss_fn must pass "
-                             "head_mask to the model")
+            raise ValueError(
+                "the loss does not depend on head_mask: loss_fn must pass head_mask to the model"
+            )
         grads.append(grad.detach())
     return torch.stack(grads)
 
@@ -122,16 +138,23 @@ def normalize_by_layer(importance: torch.Tensor, p: float = 2.0) -> torch.Tensor
     """
     check_tensor("importance", importance)
     if importance.dim() not in (1, 2):
-        raise ValueError(f"importance must be [layers, heads] or [heads], got shape "
-                         f"{list(importance.shape)}")
+        raise ValueError(
+            f"importance must be [layers, heads] or [heads], got shape {list(importance.shape)}"
+        )
     if isinstance(p, bool) or not isinstance(p, (int, float)) or not p > 0:
         raise ValueError(f"p must be a number > 0, got {p!r}")
     norms = torch.linalg.vector_norm(importance, ord=p, dim=-1, keepdim=True)
     return importance / torch.where(norms > 0, norms, torch.ones_like(norms))
 
 
-def head_importance(loss_fn: Callable, batches: Iterable, shape, normalize: bool = False,
-                    device=None, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def head_importance(
+    loss_fn: Callable,
+    batches: Iterable,
+    shape,
+    normalize: bool = False,
+    device=None,
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
     """Michel et al.'s importance ``I_h = mean over batches |∂L/∂ξ_h|``.
 
     The expectation is taken over the batches (with batches of one example it is the
@@ -156,8 +179,14 @@ def head_importance(loss_fn: Callable, batches: Iterable, shape, normalize: bool
 
 
 @torch.no_grad()
-def ablation_scores(loss_fn: Callable, batches: Iterable, shape, device=None,
-                    dtype: torch.dtype = torch.float32, progress: bool = False) -> torch.Tensor:
+def ablation_scores(
+    loss_fn: Callable,
+    batches: Iterable,
+    shape,
+    device=None,
+    dtype: torch.dtype = torch.float32,
+    progress: bool = False,
+) -> torch.Tensor:
     """Leave-one-out: the loss change when head h alone is removed, ``L(ξ_h = 0) - L(ξ = 1)``.
 
     Args:
@@ -184,8 +213,9 @@ def ablation_scores(loss_fn: Callable, batches: Iterable, shape, device=None,
     changes = torch.zeros(math.prod(shape), dtype=dtype, device=device)
     for h in tqdm(range(changes.numel()), desc="ablating heads", disable=not progress):
         gate.view(-1)[h] = 0.0
-        losses = [_scalar_loss(loss_fn(gate, batch), f"batch {b}")
-                  for b, batch in enumerate(batches)]
+        losses = [
+            _scalar_loss(loss_fn(gate, batch), f"batch {b}") for b, batch in enumerate(batches)
+        ]
         changes[h] = torch.stack(losses).mean() - torch.stack(base).mean()
         gate.view(-1)[h] = 1.0
     return changes.view(shape)
@@ -207,8 +237,9 @@ def pruning_order(scores: torch.Tensor, descending: bool = False) -> torch.Tenso
     """
     check_tensor("scores", scores)
     if scores.dim() not in (1, 2):
-        raise ValueError(f"scores must be [layers, heads] or [heads], got shape "
-                         f"{list(scores.shape)}")
+        raise ValueError(
+            f"scores must be [layers, heads] or [heads], got shape {list(scores.shape)}"
+        )
     if torch.isnan(scores).any():
         raise ValueError("scores contains NaN; a pruning order needs comparable numbers")
     return torch.sort(scores.flatten(), descending=descending, stable=True).indices
@@ -232,12 +263,17 @@ def pruning_masks(order: torch.Tensor, shape, counts: Iterable[int]) -> torch.Te
     """
     shape = _check_shape(shape)
     n = math.prod(shape)
-    if (not isinstance(order, torch.Tensor) or order.is_floating_point()
-            or order.dtype == torch.bool):
+    if (
+        not isinstance(order, torch.Tensor)
+        or order.is_floating_point()
+        or order.dtype == torch.bool
+    ):
         raise TypeError("order must be an integer torch.Tensor of flat head indices")
     if order.shape != (n,) or not torch.equal(order.sort().values.cpu(), torch.arange(n)):
-        raise ValueError(f"order must be a permutation of 0..{n - 1} (one entry per head of "
-                         f"shape {shape}), got shape {list(order.shape)}")
+        raise ValueError(
+            f"order must be a permutation of 0..{n - 1} (one entry per head of "
+            f"shape {shape}), got shape {list(order.shape)}"
+        )
     counts = list(counts)
     for k in counts:
         check_positive_int("counts entry", k, minimum=0)
@@ -249,8 +285,9 @@ def pruning_masks(order: torch.Tensor, shape, counts: Iterable[int]) -> torch.Te
     return masks.view(len(counts), *shape)
 
 
-def pruning_curve(evaluate: Callable, order: torch.Tensor, shape, counts: Iterable[int],
-                  progress: bool = False):
+def pruning_curve(
+    evaluate: Callable, order: torch.Tensor, shape, counts: Iterable[int], progress: bool = False
+):
     """Evaluate the model with the first ``k`` heads of ``order`` masked, for each ``k``.
 
     Args:

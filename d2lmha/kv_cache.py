@@ -11,6 +11,7 @@ Source: the incremental decoding of Vaswani et al. (2017)'s decoder as implement
 fairseq and Hugging Face ``past_key_values``; Shazeer (2019), "Fast Transformer Decoding:
 One Write-Head is All You Need" (the cache as the memory-bandwidth cost of decoding).
 """
+
 from __future__ import annotations
 
 import torch
@@ -45,7 +46,7 @@ class KVCache:
         self.keys: torch.Tensor | None = None
         self.values: torch.Tensor | None = None
         self.source: tuple[torch.Tensor, torch.Tensor] | None = None
-        self.source_key: tuple | None = None   # which enc_outputs ``source`` came from
+        self.source_key: tuple | None = None  # which enc_outputs ``source`` came from
 
     @property
     def cached_len(self) -> int:
@@ -57,17 +58,23 @@ class KVCache:
 
     def __repr__(self) -> str:
         shape = None if self.keys is None else list(self.keys.shape)
-        return f"KVCache(cached_len={self.cached_len}, keys={shape}, source={self.source is not None})"
+        return (
+            f"KVCache(cached_len={self.cached_len}, keys={shape}, source={self.source is not None})"
+        )
 
     def check(self, batch: int, kv_heads: int, head_size: int) -> None:
         """Raise ``ValueError`` unless new entries ``[batch, kv_heads, n, head_size]`` fit."""
         if self.keys is not None and (batch, kv_heads, head_size) != (
-                self.keys.shape[0], self.keys.shape[1], self.keys.shape[3]):
+            self.keys.shape[0],
+            self.keys.shape[1],
+            self.keys.shape[3],
+        ):
             raise ValueError(
                 f"cache holds keys of shape {list(self.keys.shape)} ([batch, kv_heads, "
                 f"cached_len, d_k]) but the new ones are for batch={batch}, "
                 f"kv_heads={kv_heads}, d_k={head_size}; use one KVCache per layer and "
-                f"sequence batch")
+                f"sequence batch"
+            )
 
     def update(self, K: torch.Tensor, V: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Append ``K`` and ``V`` (``[batch, kv_heads, new, d_k]``) and return all so far.
@@ -78,12 +85,16 @@ class KVCache:
         check_tensor("K", K, ndim_min=4)
         check_tensor("V", V, ndim_min=4)
         if K.dim() != 4 or K.shape != V.shape:
-            raise ValueError(f"K and V must both be [batch, kv_heads, new, d_k], got "
-                             f"{list(K.shape)} and {list(V.shape)}")
+            raise ValueError(
+                f"K and V must both be [batch, kv_heads, new, d_k], got "
+                f"{list(K.shape)} and {list(V.shape)}"
+            )
         self.check(K.shape[0], K.shape[1], K.shape[3])
         if self.keys is not None and (K.dtype, K.device) != (self.keys.dtype, self.keys.device):
-            raise ValueError(f"cache holds {self.keys.dtype} on {self.keys.device}, new keys "
-                             f"are {K.dtype} on {K.device}")
+            raise ValueError(
+                f"cache holds {self.keys.dtype} on {self.keys.device}, new keys "
+                f"are {K.dtype} on {K.device}"
+            )
         if self.keys is None:
             self.keys, self.values = K, V
         else:

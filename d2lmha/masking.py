@@ -8,6 +8,7 @@ three deliberate differences from d2l 1.0.3's version:
   such a row uniform weights in float32 and NaN in float16);
 * float16 / bfloat16 scores are soft-maxed in float32, so nothing overflows.
 """
+
 from __future__ import annotations
 
 import torch
@@ -56,8 +57,9 @@ def causal_mask(num_queries: int, num_keys: int | None = None, device=None) -> t
     )
 
 
-def masked_softmax(X: torch.Tensor, valid_lens: torch.Tensor | None = None,
-                   mask: torch.Tensor | None = None) -> torch.Tensor:
+def masked_softmax(
+    X: torch.Tensor, valid_lens: torch.Tensor | None = None, mask: torch.Tensor | None = None
+) -> torch.Tensor:
     """Softmax over the last axis of ``X``, ignoring masked-out keys.
 
     Args:
@@ -106,8 +108,9 @@ def masked_softmax(X: torch.Tensor, valid_lens: torch.Tensor | None = None,
     # An additive bias of the mask's (small, broadcast) shape: 0 where kept, -inf where
     # masked, so the full-size scores are touched once (X + bias) and exp(-inf) = 0 exactly.
     # float32 for half inputs, so the softmax runs in float32 and nothing overflows.
-    bias = torch.zeros(keep.shape, dtype=torch.float32 if low_precision else X.dtype,
-                       device=X.device).masked_fill_(~keep, float("-inf"))
+    bias = torch.zeros(
+        keep.shape, dtype=torch.float32 if low_precision else X.dtype, device=X.device
+    ).masked_fill_(~keep, float("-inf"))
     any_kept = keep.any(dim=-1, keepdim=True) if rows_may_be_empty else None
     if any_kept is not None and bool(any_kept.all()):
         any_kept = None

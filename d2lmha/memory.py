@@ -13,6 +13,7 @@ writes to file descriptor 2 while it runs are muted.
 Source: PyTorch documentation, ``torch.profiler`` (``profile_memory``) and
 ``torch.cuda.max_memory_allocated``.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -58,8 +59,10 @@ def peak_bytes(forward, device) -> int:
     with _quiet_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         with torch.no_grad():
             forward()
-    records = sorted((e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"),
-                     key=lambda e: e.start_ns())
+    records = sorted(
+        (e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"),
+        key=lambda e: e.start_ns(),
+    )
     running = peak = 0
     for record in records:
         running += record.nbytes()

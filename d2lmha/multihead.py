@@ -5,6 +5,7 @@ Source: Vaswani et al. (2017) section 3.2.2,
 ``head_i = Attention(Q W_i^Q, K W_i^K, V W_i^V)``; d2l.ai section 11.5
 "Multi-Head Attention" (``transpose_qkv``, ``transpose_output``).
 """
+
 from __future__ import annotations
 
 import torch
@@ -16,8 +17,16 @@ from .attention import DotProductAttention, check_qkv
 from .kv_cache import KVCache
 from .masking import causal_mask, valid_lens_mask
 
-__all__ = ["MultiHeadAttention", "transpose_qkv", "transpose_output", "split_heads",
-           "merge_heads", "check_heads", "check_kv_heads", "repeat_kv"]
+__all__ = [
+    "MultiHeadAttention",
+    "transpose_qkv",
+    "transpose_output",
+    "split_heads",
+    "merge_heads",
+    "check_heads",
+    "check_kv_heads",
+    "repeat_kv",
+]
 
 
 def check_heads(num_hiddens: int, num_heads: int) -> int:
@@ -55,7 +64,8 @@ def check_kv_heads(num_heads: int, num_kv_heads: int | None) -> int:
     if num_heads % num_kv_heads:
         raise ValueError(
             f"num_kv_heads={num_kv_heads} must divide num_heads={num_heads}: each K/V head "
-            f"serves a group of num_heads / num_kv_heads query heads")
+            f"serves a group of num_heads / num_kv_heads query heads"
+        )
     return num_heads // num_kv_heads
 
 
@@ -189,10 +199,17 @@ class MultiHeadAttention(nn.Module):
     projections are built eagerly so the parameter count is known before any call).
     """
 
-    def __init__(self, num_hiddens: int, num_heads: int, dropout: float = 0.0,
-                 bias: bool = False, query_size: int | None = None,
-                 key_size: int | None = None, value_size: int | None = None,
-                 num_kv_heads: int | None = None):
+    def __init__(
+        self,
+        num_hiddens: int,
+        num_heads: int,
+        dropout: float = 0.0,
+        bias: bool = False,
+        query_size: int | None = None,
+        key_size: int | None = None,
+        value_size: int | None = None,
+        num_kv_heads: int | None = None,
+    ):
         super().__init__()
         self.head_size = check_heads(num_hiddens, num_heads)
         self.group_size = check_kv_heads(num_heads, num_kv_heads)
@@ -218,8 +235,9 @@ class MultiHeadAttention(nn.Module):
 
     def extra_repr(self) -> str:
         kv = f", num_kv_heads={self.num_kv_heads}" if self.group_size > 1 else ""
-        return (f"num_hiddens={self.num_hiddens}, num_heads={self.num_heads}{kv}, "
-                f"d_k={self.head_size}")
+        return (
+            f"num_hiddens={self.num_hiddens}, num_heads={self.num_heads}{kv}, d_k={self.head_size}"
+        )
 
     def project_kv(self, keys: torch.Tensor, values: torch.Tensor):
         """``(K, V)``: keys and values projected and split into ``[batch, kv_heads, n, d_k]``.
@@ -239,37 +257,51 @@ class MultiHeadAttention(nn.Module):
         if X.dim() != 3:
             raise ValueError(f"{name} must be [batch, n, {size}], got shape {list(X.shape)}")
         if X.shape[-1] != size:
-            raise ValueError(f"{name} have width {X.shape[-1]} but this layer was built "
-                             f"for {size_name}={size}")
+            raise ValueError(
+                f"{name} have width {X.shape[-1]} but this layer was built for {size_name}={size}"
+            )
 
-    def _check_inputs(self, queries, keys, values, valid_lens, mask, head_mask, cache=None,
-                      projected_kv=None):
+    def _check_inputs(
+        self, queries, keys, values, valid_lens, mask, head_mask, cache=None, projected_kv=None
+    ):
         """Check a forward call; return the number of keys attended to."""
         check_qkv(queries, keys, values, same_width=False)
-        for name, X, size_name, size in (("queries", queries, "query_size", self.query_size),
-                                         ("keys", keys, "key_size", self.key_size),
-                                         ("values", values, "value_size", self.value_size)):
+        for name, X, size_name, size in (
+            ("queries", queries, "query_size", self.query_size),
+            ("keys", keys, "key_size", self.key_size),
+            ("values", values, "value_size", self.value_size),
+        ):
             self._check_width(name, X, size_name, size)
         batch, num_q, num_k = queries.shape[0], queries.shape[1], keys.shape[1]
         if cache is not None:
             if not isinstance(cache, KVCache):
                 raise TypeError(f"cache must be a d2lmha.KVCache, got {type(cache).__name__}")
             if projected_kv is not None:
-                raise ValueError("give cache (self-attention decoding) or projected_kv (a "
-                                 "fixed, already projected source), not both")
+                raise ValueError(
+                    "give cache (self-attention decoding) or projected_kv (a "
+                    "fixed, already projected source), not both"
+                )
             if num_k != num_q:
                 raise ValueError(
                     f"with a cache, keys and values are the new tokens, as many as the "
-                    f"queries ({num_q}); got {num_k}")
+                    f"queries ({num_q}); got {num_k}"
+                )
             cache.check(batch, self.num_kv_heads, self.head_size)
             num_k += cache.cached_len
         if projected_kv is not None:
             expected = [batch, self.num_kv_heads, num_k, self.head_size]
-            if (not isinstance(projected_kv, (tuple, list)) or len(projected_kv) != 2 or any(
+            if (
+                not isinstance(projected_kv, (tuple, list))
+                or len(projected_kv) != 2
+                or any(
                     not isinstance(t, torch.Tensor) or list(t.shape) != expected
-                    for t in projected_kv)):
-                raise ValueError(f"projected_kv must be a pair (K, V) of tensors {expected} "
-                                 f"([batch, kv_heads, keys, d_k]), as project_kv returns")
+                    for t in projected_kv
+                )
+            ):
+                raise ValueError(
+                    f"projected_kv must be a pair (K, V) of tensors {expected} "
+                    f"([batch, kv_heads, keys, d_k]), as project_kv returns"
+                )
         if valid_lens is not None:
             check_valid_lens(valid_lens, batch, num_q, num_k)
         if mask is not None:
@@ -283,11 +315,22 @@ class MultiHeadAttention(nn.Module):
                 )
         return num_k
 
-    def forward(self, queries, keys, values, valid_lens=None, need_weights=True,
-                mask=None, head_mask=None, cache=None, projected_kv=None):
-        num_k = self._check_inputs(queries, keys, values, valid_lens, mask, head_mask, cache,
-                                   projected_kv)
-        Q = split_heads(self.W_q(queries), self.num_heads)   # [batch, heads, queries, d_k]
+    def forward(
+        self,
+        queries,
+        keys,
+        values,
+        valid_lens=None,
+        need_weights=True,
+        mask=None,
+        head_mask=None,
+        cache=None,
+        projected_kv=None,
+    ):
+        num_k = self._check_inputs(
+            queries, keys, values, valid_lens, mask, head_mask, cache, projected_kv
+        )
+        Q = split_heads(self.W_q(queries), self.num_heads)  # [batch, heads, queries, d_k]
         # [batch, kv_heads, keys, d_k] each
         K, V = self.project_kv(keys, values) if projected_kv is None else projected_kv
         if cache is not None:
@@ -315,13 +358,14 @@ class MultiHeadAttention(nn.Module):
             mask = mask.to(Q.device)
             keep = mask if keep is None else keep & mask
         dropout_p = self.dropout_p if self.training else 0.0
-        gqa = self.group_size > 1    # query head i reads K/V head i // group_size
+        gqa = self.group_size > 1  # query head i reads K/V head i // group_size
         if keep is None:
             return F.scaled_dot_product_attention(Q, K, V, dropout_p=dropout_p, enable_gqa=gqa)
         any_kept = keep.any(dim=-1, keepdim=True)
         # A query with no key to attend to would give NaN; let it see every key, then
         # zero its output, which is what the weights path returns for it.
         safe_keep = keep | ~any_kept
-        out = F.scaled_dot_product_attention(Q, K, V, attn_mask=safe_keep, dropout_p=dropout_p,
-                                             enable_gqa=gqa)
+        out = F.scaled_dot_product_attention(
+            Q, K, V, attn_mask=safe_keep, dropout_p=dropout_p, enable_gqa=gqa
+        )
         return out.masked_fill(~any_kept, 0.0)

@@ -10,6 +10,7 @@ speed table time the same code the chapter built. Each reads the weights of an e
 Source: Vaswani et al. (2017) section 3.2.2 (``head_i = Attention(Q W_i^Q, K W_i^K,
 V W_i^V)``, ``MultiHead = Concat(head_1, ..., head_h) W^O``); d2l.ai section 11.5.
 """
+
 from __future__ import annotations
 
 import math
@@ -37,9 +38,14 @@ def _check_layer(layer, queries, keys, values, valid_lens, mask) -> None:
     layer._check_inputs(queries, keys, values, valid_lens, mask, None)
 
 
-def multihead_loop(layer: MultiHeadAttention, queries: torch.Tensor, keys: torch.Tensor,
-                   values: torch.Tensor, valid_lens: torch.Tensor | None = None,
-                   mask: torch.Tensor | None = None):
+def multihead_loop(
+    layer: MultiHeadAttention,
+    queries: torch.Tensor,
+    keys: torch.Tensor,
+    values: torch.Tensor,
+    valid_lens: torch.Tensor | None = None,
+    mask: torch.Tensor | None = None,
+):
     """Multi-head attention as ``h`` single heads run one after another, then ``W_o``.
 
     Head ``i`` uses rows ``i·d_k .. (i+1)·d_k - 1`` of ``layer.W_q``, ``W_k``, ``W_v``
@@ -73,18 +79,20 @@ def multihead_loop(layer: MultiHeadAttention, queries: torch.Tensor, keys: torch
     _check_layer(layer, queries, keys, values, valid_lens, mask)
     d_k, num_heads = layer.head_size, layer.num_heads
     if mask is not None:
-        mask = mask.to(queries.device).expand(queries.shape[0], num_heads, queries.shape[1],
-                                              keys.shape[1])
+        mask = mask.to(queries.device).expand(
+            queries.shape[0], num_heads, queries.shape[1], keys.shape[1]
+        )
     attention = DotProductAttention()
     heads, weights = [], []
     for i in range(num_heads):
         rows = slice(i * d_k, (i + 1) * d_k)
-        j = i // layer.group_size   # the K/V head that query head i reads
+        j = i // layer.group_size  # the K/V head that query head i reads
         kv_rows = slice(j * d_k, (j + 1) * d_k)
         Q_i = _rows(layer.W_q, rows)(queries)
         K_i, V_i = _rows(layer.W_k, kv_rows)(keys), _rows(layer.W_v, kv_rows)(values)
-        heads.append(attention(Q_i, K_i, V_i, valid_lens,
-                               mask=None if mask is None else mask[:, i]))
+        heads.append(
+            attention(Q_i, K_i, V_i, valid_lens, mask=None if mask is None else mask[:, i])
+        )
         weights.append(attention.attention_weights)
     return layer.W_o(torch.cat(heads, dim=-1)), torch.stack(weights, dim=1)
 
@@ -95,9 +103,14 @@ def _rows(linear: nn.Linear, rows: slice):
     return lambda X: F.linear(X, linear.weight[rows], bias)
 
 
-def multihead_einsum(layer: MultiHeadAttention, queries: torch.Tensor, keys: torch.Tensor,
-                     values: torch.Tensor, valid_lens: torch.Tensor | None = None,
-                     mask: torch.Tensor | None = None):
+def multihead_einsum(
+    layer: MultiHeadAttention,
+    queries: torch.Tensor,
+    keys: torch.Tensor,
+    values: torch.Tensor,
+    valid_lens: torch.Tensor | None = None,
+    mask: torch.Tensor | None = None,
+):
     """Multi-head attention written with ``torch.einsum``, one index per axis.
 
     The projection weights are viewed as ``h`` matrices ``W_i`` of ``[d_k, d_model]``
@@ -126,7 +139,7 @@ def multihead_einsum(layer: MultiHeadAttention, queries: torch.Tensor, keys: tor
     scores = torch.einsum("bhqd,bhkd->bhqk", Q, K) / math.sqrt(d_k)
     weights = masked_softmax(scores, valid_lens, mask=mask)
     context = torch.einsum("bhqk,bhkd->bhqd", weights, V)
-    W_o = layer.W_o.weight.unflatten(1, (num_heads, d_k))   # [d_model, heads, d_k]
+    W_o = layer.W_o.weight.unflatten(1, (num_heads, d_k))  # [d_model, heads, d_k]
     out = torch.einsum("bhqd,ohd->bqo", context, W_o)
     return (out if layer.W_o.bias is None else out + layer.W_o.bias), weights
 
@@ -166,18 +179,29 @@ def to_torch_multihead(layer: MultiHeadAttention) -> nn.MultiheadAttention:
         raise ValueError(
             f"layer has num_kv_heads={layer.num_kv_heads} < num_heads={layer.num_heads}; "
             "torch.nn.MultiheadAttention has one K/V head per query head (compare with "
-            "scaled_dot_product_attention(..., enable_gqa=True) instead)")
+            "scaled_dot_product_attention(..., enable_gqa=True) instead)"
+        )
     weight = layer.W_q.weight
     bias = layer.W_q.bias is not None
-    ref = nn.MultiheadAttention(layer.num_hiddens, layer.num_heads, dropout=layer.dropout_p,
-                                bias=bias, batch_first=True, kdim=layer.key_size,
-                                vdim=layer.value_size, device=weight.device, dtype=weight.dtype)
+    ref = nn.MultiheadAttention(
+        layer.num_hiddens,
+        layer.num_heads,
+        dropout=layer.dropout_p,
+        bias=bias,
+        batch_first=True,
+        kdim=layer.key_size,
+        vdim=layer.value_size,
+        device=weight.device,
+        dtype=weight.dtype,
+    )
     projections = (layer.W_q, layer.W_k, layer.W_v)
     with torch.no_grad():
         if ref._qkv_same_embed_dim:
             ref.in_proj_weight.copy_(torch.cat([W.weight for W in projections]))
         else:
-            for name, W in zip(("q_proj_weight", "k_proj_weight", "v_proj_weight"), projections, strict=True):
+            for name, W in zip(
+                ("q_proj_weight", "k_proj_weight", "v_proj_weight"), projections, strict=True
+            ):
                 getattr(ref, name).copy_(W.weight)
         ref.out_proj.weight.copy_(layer.W_o.weight)
         if bias:

@@ -9,6 +9,7 @@ the pairs to check that the loaded model embeds sentences sensibly.
 Source: the all-MiniLM-L6-v2 model card (contrastive training on sentence pairs);
 Henderson et al. (2017); van den Oord et al. (2018, InfoNCE).
 """
+
 from __future__ import annotations
 
 from importlib import resources
@@ -19,8 +20,13 @@ from torch.nn import functional as F
 from ._checks import check_tensor
 from .minilm import sentence_embeddings
 
-__all__ = ["load_paraphrases", "contrastive_loss", "paraphrase_loss", "embedding_agreement",
-           "retrieval_accuracy"]
+__all__ = [
+    "load_paraphrases",
+    "contrastive_loss",
+    "paraphrase_loss",
+    "embedding_agreement",
+    "retrieval_accuracy",
+]
 
 
 def load_paraphrases() -> list[tuple[str, str]]:
@@ -40,14 +46,16 @@ def load_paraphrases() -> list[tuple[str, str]]:
     for number, line in enumerate(lines[1:], start=2):
         fields = line.split("\t")
         if len(fields) != 2 or not all(f.strip() for f in fields):
-            raise ValueError(f"paraphrases.tsv line {number}: expected two tab-separated "
-                             f"sentences, got {line!r}")
+            raise ValueError(
+                f"paraphrases.tsv line {number}: expected two tab-separated sentences, got {line!r}"
+            )
         pairs.append((fields[0], fields[1]))
     return pairs
 
 
-def contrastive_loss(anchors: torch.Tensor, positives: torch.Tensor, scale: float = 20.0,
-                     symmetric: bool = True) -> torch.Tensor:
+def contrastive_loss(
+    anchors: torch.Tensor, positives: torch.Tensor, scale: float = 20.0, symmetric: bool = True
+) -> torch.Tensor:
     """In-batch contrastive loss: each sentence must pick its own pair among the batch.
 
     ``logits = scale · cos(anchor_i, positive_j)``; cross-entropy with target ``j = i``
@@ -74,8 +82,10 @@ def contrastive_loss(anchors: torch.Tensor, positives: torch.Tensor, scale: floa
     check_tensor("anchors", anchors, ndim_min=2)
     check_tensor("positives", positives, ndim_min=2)
     if anchors.dim() != 2 or anchors.shape != positives.shape or anchors.shape[0] < 2:
-        raise ValueError(f"anchors and positives must both be [n, d] with n >= 2, got "
-                         f"{list(anchors.shape)} and {list(positives.shape)}")
+        raise ValueError(
+            f"anchors and positives must both be [n, d] with n >= 2, got "
+            f"{list(anchors.shape)} and {list(positives.shape)}"
+        )
     logits = scale * F.normalize(anchors, dim=-1) @ F.normalize(positives, dim=-1).T
     target = torch.arange(anchors.shape[0], device=anchors.device)
     loss = F.cross_entropy(logits, target)
@@ -98,12 +108,12 @@ def paraphrase_loss(model, tokenizer, pairs, head_mask=None) -> torch.Tensor:
     Raises:
         ValueError: fewer than 2 pairs, or a pair that is not two strings.
     """
-    if len(pairs) < 2 or not all(len(p) == 2 and all(isinstance(s, str) for s in p)
-                                 for p in pairs):
+    if len(pairs) < 2 or not all(len(p) == 2 and all(isinstance(s, str) for s in p) for p in pairs):
         raise ValueError("pairs must be a list of at least 2 (sentence, paraphrase) string pairs")
-    E = sentence_embeddings(model, tokenizer, [a for a, _ in pairs] + [b for _, b in pairs],
-                            head_mask=head_mask)
-    return contrastive_loss(E[:len(pairs)], E[len(pairs):])
+    E = sentence_embeddings(
+        model, tokenizer, [a for a, _ in pairs] + [b for _, b in pairs], head_mask=head_mask
+    )
+    return contrastive_loss(E[: len(pairs)], E[len(pairs) :])
 
 
 def embedding_agreement(embeddings: torch.Tensor, reference: torch.Tensor) -> dict[str, float]:
@@ -126,8 +136,10 @@ def embedding_agreement(embeddings: torch.Tensor, reference: torch.Tensor) -> di
     check_tensor("embeddings", embeddings, ndim_min=2)
     check_tensor("reference", reference, ndim_min=2)
     if embeddings.dim() != 2 or embeddings.shape != reference.shape or embeddings.shape[0] < 3:
-        raise ValueError(f"embeddings and reference must both be [n, d] with n >= 3, got "
-                         f"{list(embeddings.shape)} and {list(reference.shape)}")
+        raise ValueError(
+            f"embeddings and reference must both be [n, d] with n >= 3, got "
+            f"{list(embeddings.shape)} and {list(reference.shape)}"
+        )
     E = F.normalize(embeddings.detach().double(), dim=-1)
     R = F.normalize(reference.detach().double(), dim=-1)
     i, j = torch.triu_indices(len(E), len(E), offset=1)
@@ -151,8 +163,10 @@ def retrieval_accuracy(anchors: torch.Tensor, positives: torch.Tensor) -> float:
     check_tensor("anchors", anchors, ndim_min=2)
     check_tensor("positives", positives, ndim_min=2)
     if anchors.dim() != 2 or anchors.shape != positives.shape:
-        raise ValueError(f"anchors and positives must both be [n, d], got "
-                         f"{list(anchors.shape)} and {list(positives.shape)}")
+        raise ValueError(
+            f"anchors and positives must both be [n, d], got "
+            f"{list(anchors.shape)} and {list(positives.shape)}"
+        )
     similarity = F.normalize(anchors, dim=-1) @ F.normalize(positives, dim=-1).T
     hits = similarity.argmax(-1) == torch.arange(len(anchors), device=anchors.device)
     return hits.float().mean().item()

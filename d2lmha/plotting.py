@@ -3,6 +3,7 @@
 Source: d2l.ai section 11.1 (``show_heatmaps``), with one colour scale shared by all
 panels (d2l's colour bar is taken from the last panel only).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -29,17 +30,30 @@ def _panel_titles(titles, num_rows: int, num_cols: int):
         return None
     if len(titles) == num_cols and all(isinstance(t, str) for t in titles):
         return [list(titles)] * num_rows
-    if (len(titles) == num_rows and all(not isinstance(r, str) and len(r) == num_cols
-                                        for r in titles)):
+    if len(titles) == num_rows and all(
+        not isinstance(r, str) and len(r) == num_cols for r in titles
+    ):
         return [list(r) for r in titles]
-    raise ValueError(f"titles must hold one title per column ({num_cols}) or one list of "
-                     f"{num_cols} titles per row ({num_rows} rows)")
+    raise ValueError(
+        f"titles must hold one title per column ({num_cols}) or one list of "
+        f"{num_cols} titles per row ({num_rows} rows)"
+    )
 
 
-def show_heatmaps(matrices, xlabel: str, ylabel: str, titles: Sequence | None = None,
-                  figsize=(2.5, 2.5), cmap: str = "Reds", *, row_labels: Sequence[str] | None = None,
-                  xticklabels=None, yticklabels=None, vmin: float | None = None,
-                  vmax: float | None = None):
+def show_heatmaps(
+    matrices,
+    xlabel: str,
+    ylabel: str,
+    titles: Sequence | None = None,
+    figsize=(2.5, 2.5),
+    cmap: str = "Reds",
+    *,
+    row_labels: Sequence[str] | None = None,
+    xticklabels=None,
+    yticklabels=None,
+    vmin: float | None = None,
+    vmax: float | None = None,
+):
     """Draw a grid of heatmaps sharing one colour scale, with one colour bar.
 
     Args:
@@ -76,8 +90,9 @@ def show_heatmaps(matrices, xlabel: str, ylabel: str, titles: Sequence | None = 
     elif M.ndim == 3:
         M = M[None]
     if M.ndim != 4:
-        raise ValueError(f"matrices must be [rows, cols, queries, keys] (or 2-D/3-D), got "
-                         f"shape {list(M.shape)}")
+        raise ValueError(
+            f"matrices must be [rows, cols, queries, keys] (or 2-D/3-D), got shape {list(M.shape)}"
+        )
     if M.size == 0:
         raise ValueError(f"matrices is empty (shape {list(M.shape)})")
     if not np.isfinite(M).all():
@@ -85,17 +100,17 @@ def show_heatmaps(matrices, xlabel: str, ylabel: str, titles: Sequence | None = 
     num_rows, num_cols, num_q, num_k = M.shape
     panel_titles = _panel_titles(titles, num_rows, num_cols)
     if row_labels is not None and len(row_labels) != num_rows:
-        raise ValueError(f"row_labels has {len(row_labels)} entries; expected one per row "
-                         f"({num_rows})")
+        raise ValueError(
+            f"row_labels has {len(row_labels)} entries; expected one per row ({num_rows})"
+        )
     if xticklabels is not None and len(xticklabels) != num_k:
         raise ValueError(f"xticklabels has {len(xticklabels)} entries; expected {num_k} keys")
     if yticklabels is not None and len(yticklabels) != num_q:
-        raise ValueError(f"yticklabels has {len(yticklabels)} entries; expected {num_q} "
-                         "queries")
-    norm = Normalize(vmin=M.min() if vmin is None else vmin,
-                     vmax=M.max() if vmax is None else vmax)
-    fig, axes = plt.subplots(num_rows, num_cols, figsize=figsize, sharex=True, sharey=True,
-                             squeeze=False)
+        raise ValueError(f"yticklabels has {len(yticklabels)} entries; expected {num_q} queries")
+    norm = Normalize(vmin=M.min() if vmin is None else vmin, vmax=M.max() if vmax is None else vmax)
+    fig, axes = plt.subplots(
+        num_rows, num_cols, figsize=figsize, sharex=True, sharey=True, squeeze=False
+    )
     image = None
     for i in range(num_rows):
         for j in range(num_cols):

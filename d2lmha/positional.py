@@ -3,6 +3,7 @@
 Source: Vaswani et al. (2017) section 3.5; d2l.ai section 11.6.3
 "Positional Encoding"; Devlin et al. (2019) for learned position embeddings.
 """
+
 from __future__ import annotations
 
 import torch
@@ -10,12 +11,15 @@ from torch import nn
 
 from ._checks import check_positive_int, check_tensor
 
-__all__ = ["PositionalEncoding", "LearnedPositionalEncoding", "sinusoidal_encoding",
-           "check_positions"]
+__all__ = [
+    "PositionalEncoding",
+    "LearnedPositionalEncoding",
+    "sinusoidal_encoding",
+    "check_positions",
+]
 
 
-def check_positions(X: torch.Tensor, num_hiddens: int, max_len: int,
-                    offset: int = 0) -> None:
+def check_positions(X: torch.Tensor, num_hiddens: int, max_len: int, offset: int = 0) -> None:
     """Check ``X`` is ``[batch, n, num_hiddens]`` with ``offset + n <= max_len``.
 
     Raises:
@@ -26,16 +30,20 @@ def check_positions(X: torch.Tensor, num_hiddens: int, max_len: int,
     check_tensor("X", X, ndim_min=3)
     check_positive_int("offset", offset, minimum=0)
     if X.dim() != 3 or X.shape[-1] != num_hiddens:
-        raise ValueError(f"X must be [batch, n, num_hiddens={num_hiddens}], got shape "
-                         f"{list(X.shape)}")
+        raise ValueError(
+            f"X must be [batch, n, num_hiddens={num_hiddens}], got shape {list(X.shape)}"
+        )
     if offset + X.shape[1] > max_len:
         start = f" (from position {offset})" if offset else ""
-        raise ValueError(f"X has sequence length {X.shape[1]}{start} but max_len={max_len}; "
-                         "build the encoding with a larger max_len")
+        raise ValueError(
+            f"X has sequence length {X.shape[1]}{start} but max_len={max_len}; "
+            "build the encoding with a larger max_len"
+        )
 
 
-def sinusoidal_encoding(max_len: int, num_hiddens: int, base: float = 10000.0,
-                        dtype=torch.float32, device=None) -> torch.Tensor:
+def sinusoidal_encoding(
+    max_len: int, num_hiddens: int, base: float = 10000.0, dtype=torch.float32, device=None
+) -> torch.Tensor:
     """The sinusoidal position matrix P.
 
     ``P[pos, 2i] = sin(pos / base^(2i/d))`` and ``P[pos, 2i+1] = cos(pos / base^(2i/d))``.
@@ -58,11 +66,13 @@ def sinusoidal_encoding(max_len: int, num_hiddens: int, base: float = 10000.0,
     if not base > 1:
         raise ValueError(f"base={base} must be > 1 (10000 in the paper)")
     if num_hiddens % 2:
-        raise ValueError(f"num_hiddens={num_hiddens} must be even: columns come in "
-                         "(sin, cos) pairs")
+        raise ValueError(
+            f"num_hiddens={num_hiddens} must be even: columns come in (sin, cos) pairs"
+        )
     pos = torch.arange(max_len, dtype=torch.float64, device=device)[:, None]
-    freq = base ** (torch.arange(0, num_hiddens, 2, dtype=torch.float64, device=device)
-                    / num_hiddens)
+    freq = base ** (
+        torch.arange(0, num_hiddens, 2, dtype=torch.float64, device=device) / num_hiddens
+    )
     angles = pos / freq
     P = torch.empty(max_len, num_hiddens, dtype=torch.float64, device=device)
     P[:, 0::2] = torch.sin(angles)
@@ -99,12 +109,11 @@ class PositionalEncoding(nn.Module):
         super().__init__()
         self.num_hiddens, self.max_len = num_hiddens, max_len
         self.dropout = nn.Dropout(dropout)
-        self.register_buffer("P", sinusoidal_encoding(max_len, num_hiddens)[None],
-                             persistent=False)
+        self.register_buffer("P", sinusoidal_encoding(max_len, num_hiddens)[None], persistent=False)
 
     def forward(self, X, offset: int = 0):
         check_positions(X, self.num_hiddens, self.max_len, offset)
-        return self.dropout(X + self.P[:, offset:offset + X.shape[1]].to(X.dtype))
+        return self.dropout(X + self.P[:, offset : offset + X.shape[1]].to(X.dtype))
 
 
 class LearnedPositionalEncoding(nn.Module):

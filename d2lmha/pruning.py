@@ -15,6 +15,7 @@ Source: Michel, Levy & Neubig (2019) section 5 (pruning heads and the speed it b
 Vaswani et al. (2017) section 3.2.2 (``Concat(head_1..head_h) W^O``); the layout of
 heads in the projections is d2l.ai section 11.5 (``transpose_qkv``).
 """
+
 from __future__ import annotations
 
 import copy
@@ -27,8 +28,13 @@ from torch import nn
 from .encoder import BERTEncoder
 from .multihead import MultiHeadAttention
 
-__all__ = ["PrunedMultiHeadAttention", "prune_heads", "prune_encoder", "heads_from_mask",
-           "count_heads"]
+__all__ = [
+    "PrunedMultiHeadAttention",
+    "prune_heads",
+    "prune_encoder",
+    "heads_from_mask",
+    "count_heads",
+]
 
 
 def _sliced_linear(layer: nn.Linear, index: torch.Tensor, dim: int) -> nn.Linear:
@@ -37,9 +43,14 @@ def _sliced_linear(layer: nn.Linear, index: torch.Tensor, dim: int) -> nn.Linear
     bias = None if layer.bias is None else (layer.bias if dim == 1 else layer.bias[index])
     with warnings.catch_warnings():  # a layer left with 0 heads has 0-element weights
         warnings.filterwarnings("ignore", "Initializing zero-element tensors")
-        new = nn.utils.skip_init(nn.Linear, weight.shape[1], weight.shape[0],
-                                 bias=bias is not None, device=weight.device,
-                                 dtype=weight.dtype)
+        new = nn.utils.skip_init(
+            nn.Linear,
+            weight.shape[1],
+            weight.shape[0],
+            bias=bias is not None,
+            device=weight.device,
+            dtype=weight.dtype,
+        )
     with torch.no_grad():
         new.weight.copy_(weight)
         if bias is not None:
@@ -50,22 +61,30 @@ def _sliced_linear(layer: nn.Linear, index: torch.Tensor, dim: int) -> nn.Linear
 
 def _check_heads_to_remove(heads_to_remove, num_heads: int) -> list[int]:
     if isinstance(heads_to_remove, torch.Tensor):
-        if heads_to_remove.is_floating_point() or heads_to_remove.dtype == torch.bool \
-                or heads_to_remove.dim() > 1:
-            raise TypeError("heads_to_remove must be a 1-D integer tensor or an iterable of "
-                            f"ints, got a {heads_to_remove.dtype} tensor of shape "
-                            f"{list(heads_to_remove.shape)}")
+        if (
+            heads_to_remove.is_floating_point()
+            or heads_to_remove.dtype == torch.bool
+            or heads_to_remove.dim() > 1
+        ):
+            raise TypeError(
+                "heads_to_remove must be a 1-D integer tensor or an iterable of "
+                f"ints, got a {heads_to_remove.dtype} tensor of shape "
+                f"{list(heads_to_remove.shape)}"
+            )
         heads_to_remove = heads_to_remove.tolist()
     if not isinstance(heads_to_remove, Iterable) or isinstance(heads_to_remove, (str, bytes)):
-        raise TypeError(f"heads_to_remove must be an iterable of head indices, got "
-                        f"{type(heads_to_remove).__name__}")
+        raise TypeError(
+            f"heads_to_remove must be an iterable of head indices, got "
+            f"{type(heads_to_remove).__name__}"
+        )
     heads = list(heads_to_remove)
     for h in heads:
         if isinstance(h, bool) or not isinstance(h, int):
             raise TypeError(f"heads_to_remove must hold ints, got {h!r}")
         if not 0 <= h < num_heads:
-            raise ValueError(f"heads_to_remove holds head {h}; this layer has heads "
-                             f"0..{num_heads - 1}")
+            raise ValueError(
+                f"heads_to_remove holds head {h}; this layer has heads 0..{num_heads - 1}"
+            )
     if len(set(heads)) != len(heads):
         raise ValueError(f"heads_to_remove lists a head more than once: {sorted(heads)}")
     return heads
@@ -95,10 +114,15 @@ class PrunedMultiHeadAttention(MultiHeadAttention):
 
     def __init__(self, source: MultiHeadAttention, keep: list[int]):
         with torch.device("meta"):  # placeholders, replaced below; draws no random numbers
-            super().__init__(source.num_hiddens, source.num_hiddens // source.head_size,
-                             source.dropout_p,
-                             bias=source.W_q.bias is not None, query_size=source.query_size,
-                             key_size=source.key_size, value_size=source.value_size)
+            super().__init__(
+                source.num_hiddens,
+                source.num_hiddens // source.head_size,
+                source.dropout_p,
+                bias=source.W_q.bias is not None,
+                query_size=source.query_size,
+                key_size=source.key_size,
+                value_size=source.value_size,
+            )
         d_k = source.head_size
         device = source.W_q.weight.device
         heads = torch.tensor(keep, dtype=torch.long, device=device)
@@ -115,15 +139,14 @@ class PrunedMultiHeadAttention(MultiHeadAttention):
     def extra_repr(self) -> str:
         return super().extra_repr() + f", kept_heads={self.kept_heads}"
 
-    def forward(self, queries, keys, values, valid_lens=None, need_weights=True,
-                mask=None, head_mask=None):
+    def forward(
+        self, queries, keys, values, valid_lens=None, need_weights=True, mask=None, head_mask=None
+    ):
         if self.num_heads:
-            return super().forward(queries, keys, values, valid_lens, need_weights, mask,
-                                   head_mask)
+            return super().forward(queries, keys, values, valid_lens, need_weights, mask, head_mask)
         self._check_inputs(queries, keys, values, valid_lens, mask, head_mask)
         batch, num_q, num_k = queries.shape[0], queries.shape[1], keys.shape[1]
-        self.attention_weights = (queries.new_zeros(batch, 0, num_q, num_k)
-                                  if need_weights else None)
+        self.attention_weights = queries.new_zeros(batch, 0, num_q, num_k) if need_weights else None
         # No head left: the concatenation is empty, and W_o maps it to its bias.
         return self.W_o(queries.new_zeros(batch, num_q, 0))
 
@@ -156,9 +179,11 @@ def prune_heads(mha: MultiHeadAttention, heads_to_remove) -> PrunedMultiHeadAtte
     if not isinstance(mha, MultiHeadAttention):
         raise TypeError(f"mha must be a d2lmha.MultiHeadAttention, got {type(mha).__name__}")
     if mha.group_size > 1:
-        raise ValueError(f"mha has num_kv_heads={mha.num_kv_heads} < num_heads="
-                         f"{mha.num_heads}; prune_heads removes heads of multi-head "
-                         f"attention with one K/V head per query head only")
+        raise ValueError(
+            f"mha has num_kv_heads={mha.num_kv_heads} < num_heads="
+            f"{mha.num_heads}; prune_heads removes heads of multi-head "
+            f"attention with one K/V head per query head only"
+        )
     remove = set(_check_heads_to_remove(heads_to_remove, mha.num_heads))
     return PrunedMultiHeadAttention(mha, [h for h in range(mha.num_heads) if h not in remove])
 
@@ -187,13 +212,19 @@ def prune_encoder(model: BERTEncoder, heads_by_layer: Mapping) -> BERTEncoder:
     if not isinstance(model, BERTEncoder):
         raise TypeError(f"model must be a d2lmha.BERTEncoder, got {type(model).__name__}")
     if not isinstance(heads_by_layer, Mapping):
-        raise TypeError(f"heads_by_layer must be a mapping {{layer: heads}}, got "
-                        f"{type(heads_by_layer).__name__}")
+        raise TypeError(
+            f"heads_by_layer must be a mapping {{layer: heads}}, got "
+            f"{type(heads_by_layer).__name__}"
+        )
     for layer, heads in heads_by_layer.items():
-        if isinstance(layer, bool) or not isinstance(layer, int) \
-                or not 0 <= layer < len(model.blks):
-            raise ValueError(f"heads_by_layer has layer {layer!r}; the model has layers "
-                             f"0..{len(model.blks) - 1}")
+        if (
+            isinstance(layer, bool)
+            or not isinstance(layer, int)
+            or not 0 <= layer < len(model.blks)
+        ):
+            raise ValueError(
+                f"heads_by_layer has layer {layer!r}; the model has layers 0..{len(model.blks) - 1}"
+            )
         _check_heads_to_remove(heads, model.blks[layer].attention.num_heads)
     pruned = copy.deepcopy(model)
     for layer, heads in heads_by_layer.items():
@@ -212,8 +243,9 @@ def heads_from_mask(head_mask: torch.Tensor) -> dict[int, list[int]]:
         raise TypeError(f"head_mask must be a torch.Tensor, got {type(head_mask).__name__}")
     if head_mask.dim() != 2:
         raise ValueError(f"head_mask must be [layers, heads], got shape {list(head_mask.shape)}")
-    return {layer: torch.nonzero(row == 0).flatten().tolist()
-            for layer, row in enumerate(head_mask)}
+    return {
+        layer: torch.nonzero(row == 0).flatten().tolist() for layer, row in enumerate(head_mask)
+    }
 
 
 def count_heads(model: BERTEncoder) -> list[int]:

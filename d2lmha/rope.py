@@ -12,6 +12,7 @@ the features (the tests check it against transformers' LLaMA code).
 Source: Su et al. (2021), "RoFormer: Enhanced Transformer with Rotary Position
 Embedding", section 3.4, eq. (34); d2l has no section on it.
 """
+
 from __future__ import annotations
 
 import math
@@ -35,13 +36,15 @@ def _check_base(base) -> float:
 def _check_head_size(head_size) -> int:
     check_positive_int("head_size", head_size, minimum=2)
     if head_size % 2:
-        raise ValueError(f"head_size={head_size} must be even: RoPE rotates features in "
-                         "pairs (2i, 2i+1)")
+        raise ValueError(
+            f"head_size={head_size} must be even: RoPE rotates features in pairs (2i, 2i+1)"
+        )
     return head_size
 
 
-def rope_angles(num_positions: int, head_size: int, base: float = 10000.0, offset: int = 0,
-                device=None) -> torch.Tensor:
+def rope_angles(
+    num_positions: int, head_size: int, base: float = 10000.0, offset: int = 0, device=None
+) -> torch.Tensor:
     """The rotation angles ``m·θ_i`` of positions ``m = offset .. offset+num_positions-1``.
 
     Args:
@@ -65,10 +68,8 @@ def rope_angles(num_positions: int, head_size: int, base: float = 10000.0, offse
     _check_head_size(head_size)
     check_positive_int("offset", offset, minimum=0)
     base = _check_base(base)
-    positions = torch.arange(offset, offset + num_positions, dtype=torch.float64,
-                             device=device)
-    theta = base ** (-torch.arange(0, head_size, 2, dtype=torch.float64, device=device)
-                     / head_size)
+    positions = torch.arange(offset, offset + num_positions, dtype=torch.float64, device=device)
+    theta = base ** (-torch.arange(0, head_size, 2, dtype=torch.float64, device=device) / head_size)
     return torch.outer(positions, theta)
 
 
@@ -104,8 +105,10 @@ def rotary_embedding(X: torch.Tensor, base: float = 10000.0, offset: int = 0) ->
     check_tensor("X", X, ndim_min=2)
     n, d = X.shape[-2], X.shape[-1]
     if d < 2 or d % 2:
-        raise ValueError(f"X has last size d={d}; RoPE needs an even d >= 2 (features are "
-                         "rotated in pairs (2i, 2i+1))")
+        raise ValueError(
+            f"X has last size d={d}; RoPE needs an even d >= 2 (features are "
+            "rotated in pairs (2i, 2i+1))"
+        )
     check_positive_int("offset", offset, minimum=0)
     _check_base(base)
     if n == 0:
@@ -113,7 +116,7 @@ def rotary_embedding(X: torch.Tensor, base: float = 10000.0, offset: int = 0) ->
     angles = rope_angles(n, d, base, offset, device=X.device)
     work = torch.promote_types(X.dtype, torch.float32)
     cos, sin = torch.cos(angles).to(work), torch.sin(angles).to(work)
-    pairs = X.to(work).unflatten(-1, (d // 2, 2))   # [..., n, d/2, 2]
+    pairs = X.to(work).unflatten(-1, (d // 2, 2))  # [..., n, d/2, 2]
     x_even, x_odd = pairs[..., 0], pairs[..., 1]
     rotated = torch.stack((x_even * cos - x_odd * sin, x_even * sin + x_odd * cos), dim=-1)
     return rotated.flatten(-2).to(X.dtype)
@@ -148,6 +151,8 @@ class RotaryEmbedding(nn.Module):
     def forward(self, X, offset: int = 0):
         check_tensor("X", X, ndim_min=2)
         if X.shape[-1] != self.head_size:
-            raise ValueError(f"X has last size {X.shape[-1]} but this RotaryEmbedding was "
-                             f"built for head_size={self.head_size}")
+            raise ValueError(
+                f"X has last size {X.shape[-1]} but this RotaryEmbedding was "
+                f"built for head_size={self.head_size}"
+            )
         return rotary_embedding(X, self.base, offset)

@@ -70,19 +70,44 @@ class Seq2SeqTransformer(nn.Module):
     Source: Vaswani et al. (2017) section 3; d2l.ai section 11.7.
     """
 
-    def __init__(self, vocab_size: int, num_hiddens: int = 32, num_heads: int = 4,
-                 num_enc_blks: int = 1, num_dec_blks: int = 1,
-                 ffn_num_hiddens: int | None = None, max_len: int = 64, dropout: float = 0.0,
-                 num_kv_heads: int | None = None):
+    def __init__(
+        self,
+        vocab_size: int,
+        num_hiddens: int = 32,
+        num_heads: int = 4,
+        num_enc_blks: int = 1,
+        num_dec_blks: int = 1,
+        ffn_num_hiddens: int | None = None,
+        max_len: int = 64,
+        dropout: float = 0.0,
+        num_kv_heads: int | None = None,
+    ):
         super().__init__()
         check_positive_int("num_hiddens", num_hiddens)
         ffn = ffn_num_hiddens or 2 * num_hiddens
-        self.encoder = BERTEncoder(vocab_size, num_hiddens, ffn, num_heads, num_enc_blks,
-                                   dropout=dropout, max_len=max_len, type_vocab_size=0,
-                                   use_bias=True, norm_eps=1e-5, activation="relu")
-        self.decoder = TransformerDecoder(vocab_size, num_hiddens, ffn, num_heads,
-                                          num_dec_blks, dropout=dropout, max_len=max_len,
-                                          num_kv_heads=num_kv_heads)
+        self.encoder = BERTEncoder(
+            vocab_size,
+            num_hiddens,
+            ffn,
+            num_heads,
+            num_enc_blks,
+            dropout=dropout,
+            max_len=max_len,
+            type_vocab_size=0,
+            use_bias=True,
+            norm_eps=1e-5,
+            activation="relu",
+        )
+        self.decoder = TransformerDecoder(
+            vocab_size,
+            num_hiddens,
+            ffn,
+            num_heads,
+            num_dec_blks,
+            dropout=dropout,
+            max_len=max_len,
+            num_kv_heads=num_kv_heads,
+        )
         self.enc_attentions = None
 
     def encode(self, src, src_valid_lens):
@@ -107,9 +132,17 @@ class Seq2SeqTransformer(nn.Module):
 
 
 @torch.no_grad()
-def greedy_decode(model: Seq2SeqTransformer, src, src_valid_lens, num_steps: int,
-                  bos_id: int = 1, eos_id: int = 2, pad_id: int = 0,
-                  use_cache: bool = False, need_weights: bool = True):
+def greedy_decode(
+    model: Seq2SeqTransformer,
+    src,
+    src_valid_lens,
+    num_steps: int,
+    bos_id: int = 1,
+    eos_id: int = 2,
+    pad_id: int = 0,
+    use_cache: bool = False,
+    need_weights: bool = True,
+):
     """Predict a target one token at a time, feeding each arg-max back in.
 
     At step t the decoder reads ``<bos>`` and its own t previous predictions. Without a
@@ -148,7 +181,7 @@ def greedy_decode(model: Seq2SeqTransformer, src, src_valid_lens, num_steps: int
     enc_outputs = model.encode(src, src_valid_lens)
     tgt = torch.full((src.shape[0], 1), bos_id, dtype=torch.long, device=src.device)
     caches = model.decoder.new_caches() if use_cache else None
-    rows = []   # with a cache, each step's cross-attention row, per block
+    rows = []  # with a cache, each step's cross-attention row, per block
     for _ in range(num_steps):
         new = tgt if caches is None else tgt[:, -1:]
         logits = model.decoder(new, enc_outputs, src_valid_lens, caches, need_weights)
@@ -163,7 +196,7 @@ def greedy_decode(model: Seq2SeqTransformer, src, src_valid_lens, num_steps: int
     elif caches is None:
         weights = model.decoder.cross_attentions
     else:
-        weights = tuple(torch.cat(per_block, dim=2) for per_block in zip(*rows))
+        weights = tuple(torch.cat(per_block, dim=2) for per_block in zip(*rows, strict=True))
     return ids.masked_fill(finished, pad_id), weights
 
 

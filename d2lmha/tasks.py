@@ -10,6 +10,7 @@ it finds; a model with one head per offset can give each head one job. Chapter 0
 Nothing is downloaded: every batch comes from a ``torch.Generator`` seeded by the caller,
 on the CPU, so the same seed gives the same data on every machine and device.
 """
+
 from __future__ import annotations
 
 import torch
@@ -72,14 +73,18 @@ class LookupTask:
             raise ValueError(f"offsets={offsets} must be distinct and non-zero")
         span = max(max(offsets), 0) - min(min(offsets), 0)
         if seq_len <= span:
-            raise ValueError(f"seq_len={seq_len} leaves no position with every offset "
-                             f"{offsets} inside the sequence; expected seq_len > {span}")
+            raise ValueError(
+                f"seq_len={seq_len} leaves no position with every offset "
+                f"{offsets} inside the sequence; expected seq_len > {span}"
+            )
         self.vocab_size, self.seq_len, self.offsets = vocab_size, seq_len, offsets
         self.num_classes = vocab_size ** len(offsets)
 
     def __repr__(self) -> str:
-        return (f"LookupTask(vocab_size={self.vocab_size}, seq_len={self.seq_len}, "
-                f"offsets={self.offsets})")
+        return (
+            f"LookupTask(vocab_size={self.vocab_size}, seq_len={self.seq_len}, "
+            f"offsets={self.offsets})"
+        )
 
     def labels(self, X: torch.Tensor) -> torch.Tensor:
         """The labels of token sequences ``X``.
@@ -124,8 +129,11 @@ class LookupTask:
         Raises:
             TypeError: ``classes`` is not an integer tensor.
         """
-        if (not isinstance(classes, torch.Tensor) or classes.is_floating_point()
-                or classes.dtype == torch.bool):
+        if (
+            not isinstance(classes, torch.Tensor)
+            or classes.is_floating_point()
+            or classes.dtype == torch.bool
+        ):
             raise TypeError("classes must be an integer torch.Tensor")
         ignored = classes == IGNORE_INDEX
         rest, digits = classes.clamp(min=0), []
@@ -135,8 +143,9 @@ class LookupTask:
         tokens = torch.stack(digits[::-1], dim=-1)
         return tokens.masked_fill(ignored[..., None], IGNORE_INDEX)
 
-    def sample(self, batch_size: int, generator: torch.Generator | int | None = None,
-               device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    def sample(
+        self, batch_size: int, generator: torch.Generator | int | None = None, device=None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Draw a batch ``(X, Y)``.
 
         Args:
@@ -159,15 +168,29 @@ class LookupTask:
         if isinstance(generator, int) and not isinstance(generator, bool):
             generator = torch.Generator().manual_seed(generator)
         elif generator is not None and not isinstance(generator, torch.Generator):
-            raise TypeError(f"generator must be a torch.Generator, an int seed or None, "
-                            f"got {type(generator).__name__}")
+            raise TypeError(
+                f"generator must be a torch.Generator, an int seed or None, "
+                f"got {type(generator).__name__}"
+            )
         X = torch.randint(self.vocab_size, (batch_size, self.seq_len), generator=generator)
         X = X.to(device) if device is not None else X
         return X, self.labels(X)
 
 
-MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
-          "September", "October", "November", "December")
+MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
 
 
 class DateTask:
@@ -214,16 +237,34 @@ class DateTask:
         check_positive_int("min_year", min_year, minimum=1000)
         check_positive_int("max_year", max_year, minimum=1000)
         if max_year > 9999 or min_year > max_year:
-            raise ValueError(f"min_year={min_year}, max_year={max_year}: expected "
-                             f"1000 <= min_year <= max_year <= 9999")
+            raise ValueError(
+                f"min_year={min_year}, max_year={max_year}: expected "
+                f"1000 <= min_year <= max_year <= 9999"
+            )
         self.min_year, self.max_year = min_year, max_year
         self.tokens = ("<pad>", "<bos>", "<eos>", *"0123456789", "-", *MONTHS)
         self.vocab_size = len(self.tokens)
-        self._digit, self._dash, self._month = 3, 13, 14   # ids of "0", "-", "January"
-        days = torch.tensor([[31, 28 + (y % 4 == 0 and (y % 100 != 0 or y % 400 == 0)), 31,
-                              30, 31, 30, 31, 31, 30, 31, 30, 31]
-                             for y in range(min_year, max_year + 1)])
-        self._days_in_month = days                      # [years, 12]
+        self._digit, self._dash, self._month = 3, 13, 14  # ids of "0", "-", "January"
+        days = torch.tensor(
+            [
+                [
+                    31,
+                    28 + (y % 4 == 0 and (y % 100 != 0 or y % 400 == 0)),
+                    31,
+                    30,
+                    31,
+                    30,
+                    31,
+                    31,
+                    30,
+                    31,
+                    30,
+                    31,
+                ]
+                for y in range(min_year, max_year + 1)
+            ]
+        )
+        self._days_in_month = days  # [years, 12]
 
     def __repr__(self) -> str:
         return f"DateTask(min_year={self.min_year}, max_year={self.max_year})"
@@ -250,8 +291,13 @@ class DateTask:
     def _is_test(self, year, month, day):
         return ((year * 12 + month) * 31 + day) % 10 == 0
 
-    def sample(self, batch_size: int, generator: torch.Generator | int | None = None,
-               device=None, split: str = "train"):
+    def sample(
+        self,
+        batch_size: int,
+        generator: torch.Generator | int | None = None,
+        device=None,
+        split: str = "train",
+    ):
         """Draw a batch ``((src, src_valid_lens, tgt_in), tgt_out)``.
 
         Args:
@@ -278,8 +324,10 @@ class DateTask:
         if isinstance(generator, int) and not isinstance(generator, bool):
             generator = torch.Generator().manual_seed(generator)
         elif generator is not None and not isinstance(generator, torch.Generator):
-            raise TypeError(f"generator must be a torch.Generator, an int seed or None, "
-                            f"got {type(generator).__name__}")
+            raise TypeError(
+                f"generator must be a torch.Generator, an int seed or None, "
+                f"got {type(generator).__name__}"
+            )
         years, months, days = [], [], []
         have = 0
         while have < batch_size:
@@ -298,16 +346,24 @@ class DateTask:
         year_digits = torch.stack([y // 1000, y // 100 % 10, y // 10 % 10, y % 10], 1) + digit
         src[:, 0] = torch.where(two_digits, d // 10, d) + digit
         src[two_digits, 1] = d[two_digits] % 10 + digit
-        start = 1 + two_digits.long()                  # month's position: 1 or 2
+        start = 1 + two_digits.long()  # month's position: 1 or 2
         rows = torch.arange(batch_size)
         src[rows, start] = m - 1 + self._month
         for k in range(4):
             src[rows, start + 1 + k] = year_digits[:, k]
         src_valid_lens = start + 5
         dash = torch.full((batch_size, 1), self._dash)
-        tgt_out = torch.cat([year_digits, dash, torch.stack([m // 10, m % 10], 1) + digit,
-                             dash, torch.stack([d // 10, d % 10], 1) + digit,
-                             torch.full((batch_size, 1), self.EOS)], 1)
+        tgt_out = torch.cat(
+            [
+                year_digits,
+                dash,
+                torch.stack([m // 10, m % 10], 1) + digit,
+                dash,
+                torch.stack([d // 10, d % 10], 1) + digit,
+                torch.full((batch_size, 1), self.EOS),
+            ],
+            1,
+        )
         tgt_in = torch.cat([torch.full((batch_size, 1), self.BOS), tgt_out[:, :-1]], 1)
         out = [src, src_valid_lens, tgt_in, tgt_out]
         if device is not None:

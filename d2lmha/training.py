@@ -19,6 +19,7 @@ Typical use (chapters 04 and 05)::
 Source: d2l.ai section 15.8 (BERT encoder) and section 3.4/3.6 (the training loop:
 minibatch loss, optimizer step, recorded metrics).
 """
+
 from __future__ import annotations
 
 import math
@@ -32,8 +33,15 @@ from .device import seed_everything
 from .encoder import BERTEncoder
 from .tasks import IGNORE_INDEX, LookupTask
 
-__all__ = ["TokenClassifier", "tiny_model", "loss_and_accuracy", "train", "evaluate",
-           "head_count_study", "load_head_count_study"]
+__all__ = [
+    "TokenClassifier",
+    "tiny_model",
+    "loss_and_accuracy",
+    "train",
+    "evaluate",
+    "head_count_study",
+    "load_head_count_study",
+]
 
 
 class TokenClassifier(nn.Module):
@@ -63,16 +71,33 @@ class TokenClassifier(nn.Module):
     classifier of Devlin et al. (2019) section 4.3.
     """
 
-    def __init__(self, vocab_size: int, num_classes: int, num_hiddens: int = 32,
-                 num_heads: int = 2, num_blks: int = 1, ffn_num_hiddens: int | None = None,
-                 max_len: int = 64, dropout: float = 0.0):
+    def __init__(
+        self,
+        vocab_size: int,
+        num_classes: int,
+        num_hiddens: int = 32,
+        num_heads: int = 2,
+        num_blks: int = 1,
+        ffn_num_hiddens: int | None = None,
+        max_len: int = 64,
+        dropout: float = 0.0,
+    ):
         super().__init__()
         check_positive_int("num_classes", num_classes)
         check_positive_int("num_hiddens", num_hiddens)
-        self.encoder = BERTEncoder(vocab_size, num_hiddens, ffn_num_hiddens or 2 * num_hiddens,
-                                   num_heads, num_blks, dropout=dropout, max_len=max_len,
-                                   type_vocab_size=0, use_bias=True, norm_eps=1e-5,
-                                   activation="relu")
+        self.encoder = BERTEncoder(
+            vocab_size,
+            num_hiddens,
+            ffn_num_hiddens or 2 * num_hiddens,
+            num_heads,
+            num_blks,
+            dropout=dropout,
+            max_len=max_len,
+            type_vocab_size=0,
+            use_bias=True,
+            norm_eps=1e-5,
+            activation="relu",
+        )
         self.output = nn.Linear(num_hiddens, num_classes)
         self.num_heads, self.num_blks = num_heads, num_blks
         self.attentions = None
@@ -83,8 +108,15 @@ class TokenClassifier(nn.Module):
         return self.output(out.last_hidden_state)
 
 
-def tiny_model(task: LookupTask, num_heads: int = 2, num_hiddens: int = 32,
-               num_blks: int = 1, seed: int = 0, device=None, **kwargs) -> TokenClassifier:
+def tiny_model(
+    task: LookupTask,
+    num_heads: int = 2,
+    num_hiddens: int = 32,
+    num_blks: int = 1,
+    seed: int = 0,
+    device=None,
+    **kwargs,
+) -> TokenClassifier:
     """A seeded :class:`TokenClassifier` sized for ``task``.
 
     Args:
@@ -107,8 +139,15 @@ def tiny_model(task: LookupTask, num_heads: int = 2, num_hiddens: int = 32,
         raise TypeError(f"task must be a d2lmha.tasks.LookupTask, got {type(task).__name__}")
     check_positive_int("seed", seed, minimum=0)
     seed_everything(seed)
-    model = TokenClassifier(task.vocab_size, task.num_classes, num_hiddens, num_heads,
-                            num_blks, max_len=task.seq_len, **kwargs)
+    model = TokenClassifier(
+        task.vocab_size,
+        task.num_classes,
+        num_hiddens,
+        num_heads,
+        num_blks,
+        max_len=task.seq_len,
+        **kwargs,
+    )
     return model.to(device if device is not None else "cpu")
 
 
@@ -130,9 +169,11 @@ def loss_and_accuracy(logits: torch.Tensor, Y: torch.Tensor) -> tuple[torch.Tens
             undefined).
     """
     if logits.dim() != 3 or tuple(logits.shape[:2]) != tuple(Y.shape):
-        raise ValueError(f"logits must be [batch, tokens, classes] and Y [batch, tokens] "
-                         f"with the same batch and tokens, got {list(logits.shape)} and "
-                         f"{list(Y.shape)}")
+        raise ValueError(
+            f"logits must be [batch, tokens, classes] and Y [batch, tokens] "
+            f"with the same batch and tokens, got {list(logits.shape)} and "
+            f"{list(Y.shape)}"
+        )
     labelled = Y != IGNORE_INDEX
     if not labelled.any():
         raise ValueError("Y has no labelled position (all are IGNORE_INDEX)")
@@ -158,7 +199,7 @@ def _progress_bar(num_steps: int, desc: str, disable: bool):
     steps = range(1, num_steps + 1)
     try:
         from tqdm.notebook import tqdm as notebook_tqdm
-    except ImportError:                       # no ipywidgets: tqdm.auto is the text bar
+    except ImportError:  # no ipywidgets: tqdm.auto is the text bar
         notebook_tqdm = None
     if disable or notebook_tqdm is None or not issubclass(tqdm, notebook_tqdm):
         return tqdm(steps, desc=desc, disable=disable, leave=True), lambda: None
@@ -169,9 +210,16 @@ def _progress_bar(num_steps: int, desc: str, disable: bool):
     return bar, lambda: handle.update(bar.container)
 
 
-def train(model: nn.Module, task: LookupTask, num_steps: int = 400, lr: float = 3e-3,
-          batch_size: int = 64, seed: int = 0, progress: bool = True,
-          desc: str = "training") -> dict[str, list]:
+def train(
+    model: nn.Module,
+    task: LookupTask,
+    num_steps: int = 400,
+    lr: float = 3e-3,
+    batch_size: int = 64,
+    seed: int = 0,
+    progress: bool = True,
+    desc: str = "training",
+) -> dict[str, list]:
     """Train ``model`` on fresh batches of ``task`` with Adam; record loss and accuracy.
 
     Each step draws a new batch from a generator seeded with ``seed`` (CPU, so the data
@@ -238,8 +286,9 @@ def train(model: nn.Module, task: LookupTask, num_steps: int = 400, lr: float = 
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, task: LookupTask, num_samples: int = 1024,
-             seed: int = 12345, head_mask=None) -> dict[str, float]:
+def evaluate(
+    model: nn.Module, task: LookupTask, num_samples: int = 1024, seed: int = 12345, head_mask=None
+) -> dict[str, float]:
     """Loss and accuracy of ``model`` on ``num_samples`` held-out sequences.
 
     Args:
@@ -270,14 +319,21 @@ def evaluate(model: nn.Module, task: LookupTask, num_samples: int = 1024,
     model.train(was_training)
     result = {"loss": loss.item(), "accuracy": accuracy}
     labelled = Y != IGNORE_INDEX
-    right = task.decode(logits.argmax(-1)) == task.decode(Y)   # [batch, tokens, offsets]
+    right = task.decode(logits.argmax(-1)) == task.decode(Y)  # [batch, tokens, offsets]
     for j, offset in enumerate(task.offsets):
         result[f"accuracy@{offset:+d}"] = right[..., j][labelled].float().mean().item()
     return result
 
 
-def head_count_study(task: LookupTask, configs, seeds, num_steps: int = 400,
-                     lr: float = 3e-3, batch_size: int = 64, device=None) -> list[dict]:
+def head_count_study(
+    task: LookupTask,
+    configs,
+    seeds,
+    num_steps: int = 400,
+    lr: float = 3e-3,
+    batch_size: int = 64,
+    device=None,
+) -> list[dict]:
     """Train one :func:`tiny_model` per (heads, width, seed) and evaluate each.
 
     Chapter 04 uses this to report how much the accuracy of a one-layer encoder after
@@ -320,12 +376,26 @@ def head_count_study(task: LookupTask, configs, seeds, num_steps: int = 400,
     rows = []
     for heads, width in configs:
         for seed in seeds:
-            model = tiny_model(task, num_heads=heads, num_hiddens=width, seed=seed,
-                               device=device)
-            train(model, task, num_steps=num_steps, lr=lr, batch_size=batch_size, seed=seed,
-                  progress=False)
-            rows.append({"heads": heads, "width": width, "d_k": width // heads,
-                         "steps": num_steps, "seed": seed, **evaluate(model, task)})
+            model = tiny_model(task, num_heads=heads, num_hiddens=width, seed=seed, device=device)
+            train(
+                model,
+                task,
+                num_steps=num_steps,
+                lr=lr,
+                batch_size=batch_size,
+                seed=seed,
+                progress=False,
+            )
+            rows.append(
+                {
+                    "heads": heads,
+                    "width": width,
+                    "d_k": width // heads,
+                    "steps": num_steps,
+                    "seed": seed,
+                    **evaluate(model, task),
+                }
+            )
     return rows
 
 

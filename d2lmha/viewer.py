@@ -8,13 +8,14 @@ keys that query attends to most. Everything is recomputed when a control changes
 ``display(viewer)`` shows the widget (or, where no widget can run, a one-line description
 instead of ipywidgets' ``VBox(...)`` repr). The figure is a ``matplotlib`` figure: in a
 notebook cell that ends with ``plt.show()`` it is also drawn as a plain image, so the
-notebook reads well without a kernel and nbval can execute it. Tests drive the viewer without a browser:
-:meth:`HeadViewer.update` does what moving a control does.
+notebook reads well without a kernel and nbval can execute it. Tests drive the viewer
+without a browser: :meth:`HeadViewer.update` does what moving a control does.
 
 Source: the per-head viewers of bertviz (Vig, 2019) and of the seed page on multi-head
 attention (pick layer and head, list the top attended tokens); d2l.ai section 11.1
 (``show_heatmaps``) for the matrix drawing.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -43,8 +44,10 @@ def top_attended(weights_row, tokens, k: int = 5) -> list[tuple[int, str, float]
     """
     row = to_numpy(weights_row)
     if row.ndim != 1 or len(row) != len(tokens):
-        raise ValueError(f"weights_row must be 1-D with one weight per token ({len(tokens)}), "
-                         f"got shape {list(row.shape)}")
+        raise ValueError(
+            f"weights_row must be 1-D with one weight per token ({len(tokens)}), "
+            f"got shape {list(row.shape)}"
+        )
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ValueError(f"k={k!r} must be an int >= 1")
     order = np.argsort(-row, kind="stable")[:k]  # stable: ties keep the earlier key
@@ -62,8 +65,17 @@ class HeadViewer:
         top_tokens: :func:`top_attended` of the current layer, head and query.
     """
 
-    def __init__(self, model, tokenizer, sentence: str, layer: int = 0, head: int = 0,
-                 query: int = 1, top_k: int = 5, figsize=(10, 4.2)):
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        sentence: str,
+        layer: int = 0,
+        head: int = 0,
+        query: int = 1,
+        top_k: int = 5,
+        figsize=(10, 4.2),
+    ):
         import ipywidgets as widgets
 
         if not isinstance(sentence, str) or not sentence.strip():
@@ -72,22 +84,28 @@ class HeadViewer:
             raise ValueError(f"top_k={top_k!r} must be an int >= 1")
         self.model, self.tokenizer, self.top_k, self.figsize = model, tokenizer, top_k, figsize
         self.num_layers, self.num_heads = model.num_blks, model.num_heads
-        for name, value, size in (("layer", layer, self.num_layers),
-                                  ("head", head, self.num_heads)):
+        for name, value, size in (
+            ("layer", layer, self.num_layers),
+            ("head", head, self.num_heads),
+        ):
             if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < size:
                 raise ValueError(f"{name}={value!r} must be an int in 0..{size - 1}")
         self.figure, self.top_tokens, self._holding = None, [], True
-        self.text = widgets.Text(value=sentence, description="sentence",
-                                 continuous_update=False,
-                                 layout=widgets.Layout(width="95%"))
-        self.layer = widgets.IntSlider(value=layer, min=0, max=self.num_layers - 1,
-                                       description="layer")
-        self.head = widgets.IntSlider(value=head, min=0, max=self.num_heads - 1,
-                                      description="head")
+        self.text = widgets.Text(
+            value=sentence,
+            description="sentence",
+            continuous_update=False,
+            layout=widgets.Layout(width="95%"),
+        )
+        self.layer = widgets.IntSlider(
+            value=layer, min=0, max=self.num_layers - 1, description="layer"
+        )
+        self.head = widgets.IntSlider(value=head, min=0, max=self.num_heads - 1, description="head")
         self.query = widgets.Dropdown(description="query")
         self.output = widgets.Output()
-        self.widget = widgets.VBox([self.text, widgets.HBox([self.layer, self.head,
-                                                             self.query]), self.output])
+        self.widget = widgets.VBox(
+            [self.text, widgets.HBox([self.layer, self.head, self.query]), self.output]
+        )
         self._set_sentence(sentence, query)
         self._holding = False
         self.text.observe(self._on_sentence, names="value")
@@ -107,7 +125,8 @@ class HeadViewer:
         bundle["text/plain"] = (
             f"[interactive head viewer: layer {self.layer.value}, head {self.head.value}, "
             f"query {self.query.value} ({self.tokens[self.query.value]!r}). Run the cell with "
-            "a kernel to use its controls; a static figure of this view follows.]")
+            "a kernel to use its controls; a static figure of this view follows.]"
+        )
         return bundle
 
     def _set_sentence(self, sentence: str, query: int | None = None) -> None:
@@ -133,8 +152,13 @@ class HeadViewer:
         if not self._holding:
             self.draw()
 
-    def update(self, sentence: str | None = None, layer: int | None = None,
-               head: int | None = None, query: int | None = None):
+    def update(
+        self,
+        sentence: str | None = None,
+        layer: int | None = None,
+        head: int | None = None,
+        query: int | None = None,
+    ):
         """Change any control, as a user would, and redraw once.
 
         Args:
@@ -148,8 +172,10 @@ class HeadViewer:
             ValueError: ``layer`` or ``head`` out of range (checked before anything
                 changes).
         """
-        for name, value, size in (("layer", layer, self.num_layers),
-                                  ("head", head, self.num_heads)):
+        for name, value, size in (
+            ("layer", layer, self.num_layers),
+            ("head", head, self.num_heads),
+        ):
             if value is not None and not (isinstance(value, int) and 0 <= value < size):
                 raise ValueError(f"{name}={value!r} must be an int in 0..{size - 1}")
         self._holding = True
@@ -191,8 +217,11 @@ class HeadViewer:
         labels = [f"{j}: {token}" for j, token, _ in self.top_tokens]
         ax_top.barh(labels, [w for _, _, w in self.top_tokens], color="tab:red")
         ax_top.invert_yaxis()
-        ax_top.set(xlim=(0, 1), xlabel="attention weight",
-                   title=f"top {len(labels)} keys for query {q}: {self.tokens[q]!r}")
+        ax_top.set(
+            xlim=(0, 1),
+            xlabel="attention weight",
+            title=f"top {len(labels)} keys for query {q}: {self.tokens[q]!r}",
+        )
         self.figure.tight_layout()
         with self.output:
             clear_output(wait=True)
@@ -200,8 +229,16 @@ class HeadViewer:
         return self.figure
 
 
-def head_viewer(model, tokenizer, sentence: str, layer: int = 0, head: int = 0,
-                query: int = 1, top_k: int = 5, figsize=(10, 4.2)) -> HeadViewer:
+def head_viewer(
+    model,
+    tokenizer,
+    sentence: str,
+    layer: int = 0,
+    head: int = 0,
+    query: int = 1,
+    top_k: int = 5,
+    figsize=(10, 4.2),
+) -> HeadViewer:
     """Build an interactive viewer of one attention head on a sentence.
 
     Args:

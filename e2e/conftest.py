@@ -23,12 +23,15 @@ from pathlib import Path
 
 import pytest
 from browser_steps import ROOT, SHOTS
+
 CHROMIUM = os.environ.get("E2E_CHROMIUM", "/usr/bin/chromium")
 SETTINGS = {  # JupyterLab user settings for the test server
     "@jupyterlab/docmanager-extension/plugin.jupyterlab-settings": {"autosave": False},
     "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
     "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
-        "fetchNews": "false", "checkForUpdates": False},
+        "fetchNews": "false",
+        "checkForUpdates": False,
+    },
 }
 
 
@@ -45,8 +48,9 @@ class Lab:
         self.url, self.token = url, token
 
     def api(self, path: str):
-        request = urllib.request.Request(f"{self.url}/api/{path}",
-                                         headers={"Authorization": f"token {self.token}"})
+        request = urllib.request.Request(
+            f"{self.url}/api/{path}", headers={"Authorization": f"token {self.token}"}
+        )
         with urllib.request.urlopen(request, timeout=10) as response:
             return json.load(response)
 
@@ -66,16 +70,26 @@ def lab(tmp_path_factory):
         (settings / name).write_text(json.dumps(values))
     port, token = _free_port(), secrets.token_hex(16)
     venv = Path(sys.prefix)
-    lab_args = (f"--no-browser --port={port} --IdentityProvider.token={token} "
-                f"--LabApp.user_settings_dir={settings} --LabApp.expose_app_in_browser=True "
-                f"--LabApp.workspaces_dir={tmp_path_factory.mktemp('workspaces')}")
+    lab_args = (
+        f"--no-browser --port={port} --IdentityProvider.token={token} "
+        f"--LabApp.user_settings_dir={settings} --LabApp.expose_app_in_browser=True "
+        f"--LabApp.workspaces_dir={tmp_path_factory.mktemp('workspaces')}"
+    )
     # `-o STAMP`: the environment is the one running this test (make e2e installed it).
-    command = ["make", "--no-print-directory", "-o", f"{venv}/.installed", "lab",
-               f"VENV={venv}", f"LAB_ARGS={lab_args}"]
+    command = [
+        "make",
+        "--no-print-directory",
+        "-o",
+        f"{venv}/.installed",
+        "lab",
+        f"VENV={venv}",
+        f"LAB_ARGS={lab_args}",
+    ]
     log = open(tmp_path_factory.mktemp("lab-log") / "lab.log", "w+")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    server = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env,
-                              start_new_session=True)
+    server = subprocess.Popen(
+        command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+    )
     handle = Lab(f"http://127.0.0.1:{port}", token)
     deadline = time.monotonic() + 120
     while True:

@@ -91,7 +91,9 @@ def run_all_and_wait(page, timeout: float = RUN_ALL_TIMEOUT) -> dict:
     """Run → Run All Cells; wait until the kernel is idle and no cell is queued ([*])."""
     page.wait_for_function(
         "() => window.jupyterapp.shell.currentWidget.sessionContext.session?.kernel?.status"
-        " === 'idle'", timeout=120_000)
+        " === 'idle'",
+        timeout=120_000,
+    )
     click_menu(page, "Run", "Run All Cells")
     deadline = time.monotonic() + timeout
     time.sleep(1)
@@ -114,8 +116,7 @@ def broken_images(page) -> list[str]:
 def close_current_notebook(page) -> None:
     """Kernel → Shut Down Kernel, then File → Close Tab, discarding the run's outputs."""
     click_menu(page, "Kernel", "Shut Down Kernel")
-    page.wait_for_function(
-        "() => !window.jupyterapp.shell.currentWidget.sessionContext.session")
+    page.wait_for_function("() => !window.jupyterapp.shell.currentWidget.sessionContext.session")
     click_menu(page, "File", "Close Tab")
     discard = page.locator('.jp-Dialog button:has-text("Discard")')
     try:
@@ -150,8 +151,13 @@ def test_chapter_01_links_to_its_exercise(page):
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=[p.stem for p in CHAPTERS])
 def test_run_all_gives_no_error_and_every_figure_renders(page, chapter):
-    committed = sum(1 for c in nbformat.read(chapter, as_version=4).cells
-                    if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {}))
+    committed = sum(
+        1
+        for c in nbformat.read(chapter, as_version=4).cells
+        if c.cell_type == "code"
+        for o in c.outputs
+        if "image/png" in o.get("data", {})
+    )
     open_from_file_browser(page, f"notebooks/{chapter.name}")
     started = time.monotonic()
     summary = run_all_and_wait(page)
@@ -184,7 +190,9 @@ def check_the_head_viewer_is_live(page):
     page.wait_for_function(
         """([root, src]) => { const img = document.querySelector(root);
                              return img && img.src !== src; }""",
-        arg=[f"{CURRENT} .widget-output img", before], timeout=60_000)
+        arg=[f"{CURRENT} .widget-output img", before],
+        timeout=60_000,
+    )
     step(page, "07-chapter-04-viewer-after-the-layer-slider-moved")
     moved = int(slider.locator(".widget-readout").inner_text())
     assert moved == (layer + 1 if layer < 5 else layer - 1), (layer, moved)
@@ -216,7 +224,9 @@ def _run_cell_and_next(page, index: int) -> str:
     output.wait_for(timeout=120_000)
     page.wait_for_function(
         "() => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status"
-        " === 'idle'", timeout=120_000)
+        " === 'idle'",
+        timeout=120_000,
+    )
     return check.locator(".jp-OutputArea").inner_text()
 
 
@@ -247,6 +257,10 @@ def test_exercise_01_q1_right_answer_passes_and_wrong_answer_fails(page):
 def test_the_run_left_the_repository_unchanged():
     import subprocess
 
-    status = subprocess.run(["git", "status", "--porcelain", "--", "notebooks", "exercises",
-                             "solutions"], cwd=ROOT, capture_output=True, text=True).stdout
+    status = subprocess.run(
+        ["git", "status", "--porcelain", "--", "notebooks", "exercises", "solutions"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    ).stdout
     assert status == "", status

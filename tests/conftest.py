@@ -1,4 +1,5 @@
 """Shared fixtures: the device under test and the real model (loaded once per session)."""
+
 import pytest
 import torch
 

@@ -2,6 +2,7 @@
 
 (Set 01 is also graded in test_grading.py.)
 """
+
 MISTAKES = {
     # multiplies by the temperature instead of dividing: right only at temperature 1
     "q1": ("def scaled_scores(", "/ math.sqrt(d) / temperature", "/ math.sqrt(d) * temperature"),

@@ -1,4 +1,5 @@
 """Planned mistakes of exercise set 02: see test_grading_sets.py."""
+
 MISTAKES = {
     # (c) counted as a square layer: the key and value widths ignored
     "q1": ("predicted_parameters =", "(96 + 32 + 64 + 96) * 96 + 4 * 96)", "4 * 96 * 96 + 4 * 96)"),

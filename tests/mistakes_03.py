@@ -1,16 +1,18 @@
 """Planned mistakes of exercise set 03: see test_grading_sets.py."""
+
 MISTAKES = {
     # causal self-attention taken for equivariant ("it is still attention")
     "q1": ("equivariant =", 'equivariant = "ADEH"', 'equivariant = "ACDEH"'),
     # the squared length of a row taken as d rather than d/2
     "q2": ("norm_squared =", "norm_squared = 24.0", "norm_squared = 48.0"),
     # atan2's angle not wrapped into [0, 2 pi): positions past half the slowest wavelength fail
-    "q3": ("def decode_position(", "angle = torch.remainder(angle, 2 * math.pi)",
-           "angle = angle"),
+    "q3": ("def decode_position(", "angle = torch.remainder(angle, 2 * math.pi)", "angle = angle"),
     # rows and columns confused: "only the queries rotated" for the vertical stripes
     "q4": ("diagnosis =", '"Z": "C"', '"Z": "B"'),
     # exponent i/d for pair i, since pair i now sits in column i
-    "q5": ("def rope_half_split(",
-           "torch.arange(0, d, 2, dtype=torch.float64, device=X.device) / d",
-           "torch.arange(half, dtype=torch.float64, device=X.device) / d"),
+    "q5": (
+        "def rope_half_split(",
+        "torch.arange(0, d, 2, dtype=torch.float64, device=X.device) / d",
+        "torch.arange(half, dtype=torch.float64, device=X.device) / d",
+    ),
 }

@@ -1,18 +1,25 @@
 """Planned mistakes of exercise set 04: see test_grading_sets.py."""
+
 MISTAKES = {
     # q1: the fix assumes square self-attention weights (q = k): right on the figure, wrong
     # for cross-attention
-    "q1": ("def unfold_heads(",
-           "weights.reshape(-1, num_heads, weights.shape[-2], weights.shape[-1])",
-           "weights.reshape(-1, num_heads, weights.shape[-1], weights.shape[-1])"),
+    "q1": (
+        "def unfold_heads(",
+        "weights.reshape(-1, num_heads, weights.shape[-2], weights.shape[-1])",
+        "weights.reshape(-1, num_heads, weights.shape[-1], weights.shape[-1])",
+    ),
     # q2: previous and next token swapped (which side of the diagonal is "before"?)
     "q2": ("panel_types =", 'panel_types = "NCBPS"', 'panel_types = "PCBNS"'),
     # q3: padded queries averaged in with the real ones
-    "q3": ("def mean_attention_distance(",
-           "return (per_query * real).sum((0, 2)) / real.sum()",
-           "return per_query.mean((0, 2))"),
+    "q3": (
+        "def mean_attention_distance(",
+        "return (per_query * real).sum((0, 2)) / real.sum()",
+        "return per_query.mean((0, 2))",
+    ),
     # q4: the share measured without the attention mask, so padded queries count (0.86, not 1.00)
-    "q4": ("previous_token_share =",
-           "previous = torch.stack([offset_score(w, -1, mask) for w in real_weights])",
-           "previous = torch.stack([offset_score(w, -1) for w in real_weights])"),
+    "q4": (
+        "previous_token_share =",
+        "previous = torch.stack([offset_score(w, -1, mask) for w in real_weights])",
+        "previous = torch.stack([offset_score(w, -1) for w in real_weights])",
+    ),
 }

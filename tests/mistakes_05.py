@@ -1,4 +1,5 @@
 """Planned mistakes of exercise set 05: see test_grading_sets.py."""
+
 MISTAKES = {
     # a gate indexed for the [heads] case only: a [batch, heads] gate no longer broadcasts
     "q1": ("def gated_output(", "gate[:, :, None, None]", "head_mask[:, None, None]"),

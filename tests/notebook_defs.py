@@ -10,6 +10,7 @@ Rules for a tagged cell: plain Python (no ``%magic`` / ``!shell`` lines), defini
 (functions, classes, constants), using names that are imported somewhere in the notebook or
 defined by an earlier tagged cell.
 """
+
 from __future__ import annotations
 
 import ast
@@ -51,11 +52,16 @@ def tagged_cells(notebook_path, tag: str = "in-the-open") -> list[tuple[int, str
     if not path.is_file():
         raise FileNotFoundError(f"notebook_path={str(path)!r} is not a file")
     notebook = nbformat.read(path, as_version=4)
-    tagged = [(index, cell.source) for index, cell in enumerate(notebook.cells)
-              if cell.cell_type == "code" and tag in cell.metadata.get("tags", [])]
+    tagged = [
+        (index, cell.source)
+        for index, cell in enumerate(notebook.cells)
+        if cell.cell_type == "code" and tag in cell.metadata.get("tags", [])
+    ]
     if not tagged:
-        raise ValueError(f"{path.name} has no code cell tagged {tag!r}; tag the cells that "
-                         f"define the in-the-open versions (cell metadata 'tags')")
+        raise ValueError(
+            f"{path.name} has no code cell tagged {tag!r}; tag the cells that "
+            f"define the in-the-open versions (cell metadata 'tags')"
+        )
     return tagged
 
 
@@ -80,9 +86,11 @@ def load_defs(notebook_path, tag: str = "in-the-open") -> dict:
     """
     path = Path(notebook_path)
     tagged = tagged_cells(path, tag)
-    code_cells = [(index, cell.source)
-                  for index, cell in enumerate(nbformat.read(path, as_version=4).cells)
-                  if cell.cell_type == "code"]
+    code_cells = [
+        (index, cell.source)
+        for index, cell in enumerate(nbformat.read(path, as_version=4).cells)
+        if cell.cell_type == "code"
+    ]
     namespace = {"__name__": f"notebook_defs[{path.stem}]"}
     # 1. Every import statement of the notebook, wherever it stands: tagged cells use names
     #    (torch, nn, math, ...) imported by the notebook's set-up cell.
@@ -90,8 +98,10 @@ def load_defs(notebook_path, tag: str = "in-the-open") -> dict:
         tree = ast.parse(_python_source(source), f"{path.name}, cell {index}")
         imports = [node for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
         if imports:
-            exec(compile(ast.Module(imports, type_ignores=[]), f"{path.name}, cell {index}",
-                         "exec"), namespace)
+            exec(
+                compile(ast.Module(imports, type_ignores=[]), f"{path.name}, cell {index}", "exec"),
+                namespace,
+            )
     # 2. The tagged cells themselves, in order.
     names: list[str] = []
     for index, source in tagged:

@@ -1,4 +1,5 @@
 """Single-head and multi-head attention modules: values, shapes, layouts and errors."""
+
 import math
 
 import pytest
@@ -6,13 +7,21 @@ import torch
 from torch.testing import assert_close
 
 import d2lmha
-from d2lmha import (AdditiveAttention, DotProductAttention, MultiHeadAttention,
-                    transpose_output, transpose_qkv)
+from d2lmha import (
+    AdditiveAttention,
+    DotProductAttention,
+    MultiHeadAttention,
+    transpose_output,
+    transpose_qkv,
+)
 
 
 def test_dot_product_attention_matches_formula(device):
-    Q, K, V = (torch.randn(2, 3, 8, device=device), torch.randn(2, 5, 8, device=device),
-               torch.randn(2, 5, 6, device=device))
+    Q, K, V = (
+        torch.randn(2, 3, 8, device=device),
+        torch.randn(2, 5, 8, device=device),
+        torch.randn(2, 5, 6, device=device),
+    )
     attention = DotProductAttention()
     out = attention(Q, K, V)
     weights = torch.softmax(Q @ K.transpose(1, 2) / math.sqrt(8), -1)
@@ -47,8 +56,11 @@ def test_dot_product_attention_width_error():
 
 def test_additive_attention_matches_formula(device):
     attention = AdditiveAttention(num_hiddens=8, query_size=20, key_size=2).to(device)
-    Q, K, V = (torch.randn(2, 1, 20, device=device), torch.randn(2, 10, 2, device=device),
-               torch.randn(2, 10, 4, device=device))
+    Q, K, V = (
+        torch.randn(2, 1, 20, device=device),
+        torch.randn(2, 10, 2, device=device),
+        torch.randn(2, 10, 4, device=device),
+    )
     out = attention(Q, K, V, torch.tensor([2, 6], device=device))
     features = torch.tanh(attention.W_q(Q)[:, :, None] + attention.W_k(K)[:, None])
     scores = attention.w_v(features).squeeze(-1)
@@ -79,7 +91,7 @@ def test_transpose_qkv_uses_d2l_layout():
     assert folded.shape == (b * h, n, d)
     for bi in range(b):
         for i in range(h):
-            assert torch.equal(folded[bi * h + i], X[bi, :, i * d:(i + 1) * d])
+            assert torch.equal(folded[bi * h + i], X[bi, :, i * d : (i + 1) * d])
     assert torch.equal(transpose_output(folded, h), X)
 
 
@@ -141,21 +153,42 @@ def test_head_mask_removes_heads(device):
     assert_close(per_item, out)
 
 
-@pytest.mark.parametrize("call, error, text", [
-    (lambda: MultiHeadAttention(100, 3), ValueError,
-     "num_hiddens=100 is not divisible by num_heads=3"),
-    (lambda: MultiHeadAttention(8, 0), ValueError, "num_heads=0"),
-    (lambda: MultiHeadAttention(8.0, 2), TypeError, "num_hiddens must be an int"),
-    (lambda: MultiHeadAttention(8, 2)(torch.randn(1, 2, 6), torch.randn(1, 2, 8),
-                                      torch.randn(1, 2, 8)), ValueError,
-     "queries have width 6 but this layer was built for query_size=8"),
-    (lambda: MultiHeadAttention(8, 2)(torch.randn(1, 2, 8), torch.randn(1, 2, 8),
-                                      torch.randn(1, 2, 8), torch.tensor([3])), ValueError,
-     "number of keys"),
-    (lambda: MultiHeadAttention(8, 2)(torch.randn(1, 2, 8), torch.randn(1, 2, 8),
-                                      torch.randn(1, 2, 8), head_mask=torch.ones(3)),
-     ValueError, "head_mask"),
-])
+@pytest.mark.parametrize(
+    "call, error, text",
+    [
+        (
+            lambda: MultiHeadAttention(100, 3),
+            ValueError,
+            "num_hiddens=100 is not divisible by num_heads=3",
+        ),
+        (lambda: MultiHeadAttention(8, 0), ValueError, "num_heads=0"),
+        (lambda: MultiHeadAttention(8.0, 2), TypeError, "num_hiddens must be an int"),
+        (
+            lambda: MultiHeadAttention(8, 2)(
+                torch.randn(1, 2, 6), torch.randn(1, 2, 8), torch.randn(1, 2, 8)
+            ),
+            ValueError,
+            "queries have width 6 but this layer was built for query_size=8",
+        ),
+        (
+            lambda: MultiHeadAttention(8, 2)(
+                torch.randn(1, 2, 8), torch.randn(1, 2, 8), torch.randn(1, 2, 8), torch.tensor([3])
+            ),
+            ValueError,
+            "number of keys",
+        ),
+        (
+            lambda: MultiHeadAttention(8, 2)(
+                torch.randn(1, 2, 8),
+                torch.randn(1, 2, 8),
+                torch.randn(1, 2, 8),
+                head_mask=torch.ones(3),
+            ),
+            ValueError,
+            "head_mask",
+        ),
+    ],
+)
 def test_multihead_errors(call, error, text):
     with pytest.raises(error, match=text):
         call()

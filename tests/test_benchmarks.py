@@ -3,6 +3,7 @@
 No timing assertions: only that the tables have their rows and columns, that every ratio is
 a positive finite number, and that the memory and FLOP measurements measure what they say.
 """
+
 import math
 
 import pandas as pd
@@ -16,9 +17,19 @@ from benchmarks.memory import attention_matrix_bytes, peak_bytes
 from benchmarks.report import markdown_table
 from benchmarks.speed import GOALS, IMPLEMENTATIONS, Point
 
-SPEED_COLUMNS = ["point", "implementation", "vs", "forward ms", "forward ratio",
-                 "forward ratio range", "fwd+bwd ms", "fwd+bwd ratio", "fwd+bwd ratio range",
-                 "goal", "met"]
+SPEED_COLUMNS = [
+    "point",
+    "implementation",
+    "vs",
+    "forward ms",
+    "forward ratio",
+    "forward ratio range",
+    "fwd+bwd ms",
+    "fwd+bwd ratio",
+    "fwd+bwd ratio range",
+    "goal",
+    "met",
+]
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +45,11 @@ def _positive_finite(values) -> bool:
 def test_speed_table_rows_and_columns(quick):
     speed = quick["speed"]
     assert list(speed.columns) == SPEED_COLUMNS
-    compared = [name for name, base in IMPLEMENTATIONS.items() if name != base
-                and (name != "d2l 1.0.3" or d2l_available())]
+    compared = [
+        name
+        for name, base in IMPLEMENTATIONS.items()
+        if name != base and (name != "d2l 1.0.3" or d2l_available())
+    ]
     expected = [(str(p), name) for p in bench.QUICK["points"] for name in compared]
     assert list(zip(speed["point"], speed["implementation"], strict=True)) == expected
     assert set(speed["vs"]) == {"torch weights", "torch fused"}
@@ -47,8 +61,7 @@ def test_speed_table_rows_and_columns(quick):
 
 def test_memory_table_measures_the_attention_matrix(quick):
     memory = quick["memory"].set_index("path")
-    assert list(memory.index) == ["d2lmha weights", "d2lmha fused", "torch weights",
-                                  "torch fused"]
+    assert list(memory.index) == ["d2lmha weights", "d2lmha fused", "torch weights", "torch fused"]
     B, T, _, h = bench.QUICK["memory"]
     assert (memory["attention matrix MiB"] == attention_matrix_bytes(B, h, T) / 2**20).all()
     # the weights path holds at least one [B, h, T, T] matrix; the fused path does not
@@ -58,18 +71,27 @@ def test_memory_table_measures_the_attention_matrix(quick):
 
 def test_flops_table(quick):
     flops = quick["flops"]
-    assert list(flops.columns) == ["matmul GFLOP/s", "d2lmha fused GFLOP/s",
-                                   "torch fused GFLOP/s", "d2lmha fused / matmul",
-                                   "torch fused / matmul"]
+    assert list(flops.columns) == [
+        "matmul GFLOP/s",
+        "d2lmha fused GFLOP/s",
+        "torch fused GFLOP/s",
+        "d2lmha fused / matmul",
+        "torch fused / matmul",
+    ]
     assert _positive_finite(flops.iloc[0].tolist())
 
 
 def test_report_written_with_machine_description(quick):
     text = quick["path"].read_text(encoding="utf-8")
     assert text == quick["text"]
-    for needle in (f"- torch: {torch.__version__}", "- CPU: ", "- logical cores: ",
-                   "| point | implementation | vs |", "| path | attention matrix MiB |",
-                   "| matmul GFLOP/s |"):
+    for needle in (
+        f"- torch: {torch.__version__}",
+        "- CPU: ",
+        "- logical cores: ",
+        "| point | implementation | vs |",
+        "| path | attention matrix MiB |",
+        "| matmul GFLOP/s |",
+    ):
         assert needle in text, needle
 
 
@@ -82,16 +104,21 @@ def test_quick_run_restores_thread_count(quick):
 def test_command_line_points_and_errors():
     args = bench.parse_args(["--point", "16,256,512,8", "--point", "2,8,16,4,padded"])
     assert args.point == [Point(16, 256, 512, 8), Point(2, 8, 16, 4, padded=True)]
-    for bad in (["--point", "1,2,3"], ["--point", "1,2,3,4,masked"], ["--rounds", "0"],
-                ["--threads", "-1"]):
+    for bad in (
+        ["--point", "1,2,3"],
+        ["--point", "1,2,3,4,masked"],
+        ["--rounds", "0"],
+        ["--threads", "-1"],
+    ):
         with pytest.raises(SystemExit):
             bench.parse_args(bad)
 
 
 def test_markdown_table():
     frame = pd.DataFrame({"name": ["a", "b"], "ratio": [1.0, 0.25], "n": [3, 4]})
-    assert markdown_table(frame) == ("| name | ratio | n |\n|---|---|---|\n"
-                                     "| a | 1.00 | 3 |\n| b | 0.25 | 4 |")
+    assert markdown_table(frame) == (
+        "| name | ratio | n |\n|---|---|---|\n| a | 1.00 | 3 |\n| b | 0.25 | 4 |"
+    )
 
 
 def test_peak_bytes_sees_an_allocation(device):

@@ -3,6 +3,7 @@
 d2l's code is executed from the installed ``d2l/torch.py`` (see
 ``benchmarks/d2l_reference.py``); ``import d2l.torch`` is never needed.
 """
+
 import pytest
 import torch
 from torch.testing import assert_close
@@ -27,7 +28,7 @@ def test_d2l_writes_into_the_input_and_d2lmha_does_not():
     X = torch.rand(2, 2, 4)
     before = X.clone()
     D2L.masked_softmax(X, torch.tensor([2, 3]))
-    assert (X == -1e6).any()          # d2l changed the caller's tensor
+    assert (X == -1e6).any()  # d2l changed the caller's tensor
     X = before.clone()
     d2lmha.masked_softmax(X, torch.tensor([2, 3]))
     assert torch.equal(X, before)
@@ -40,8 +41,9 @@ def test_fully_masked_row_d2l_uniform_or_nan_d2lmha_zero():
     half = D2L.masked_softmax(X.clone().half(), lens)
     assert not torch.isfinite(half).all()  # -1e6 overflows float16: NaN
     for dtype in (torch.float32, torch.float16):
-        assert torch.equal(d2lmha.masked_softmax(X.to(dtype), lens),
-                           torch.zeros(1, 2, 4, dtype=dtype))
+        assert torch.equal(
+            d2lmha.masked_softmax(X.to(dtype), lens), torch.zeros(1, 2, 4, dtype=dtype)
+        )
 
 
 def test_dot_product_attention_matches_d2l():

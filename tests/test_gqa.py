@@ -2,6 +2,7 @@
 i // g), equality with explicitly repeated K/V heads, with the loop and einsum versions and
 with scaled_dot_product_attention(enable_gqa=True); parameter counts; mean-pooling
 conversion; errors."""
+
 import pytest
 import torch
 from torch.nn import functional as F
@@ -14,8 +15,12 @@ from d2lmha.multihead_variants import multihead_einsum, multihead_loop, to_torch
 
 def make(device, num_kv_heads, bias=True, d=48, h=12):
     torch.manual_seed(0)
-    return d2lmha.MultiHeadAttention(d, h, bias=bias, num_kv_heads=num_kv_heads).double() \
-        .to(device).eval()
+    return (
+        d2lmha.MultiHeadAttention(d, h, bias=bias, num_kv_heads=num_kv_heads)
+        .double()
+        .to(device)
+        .eval()
+    )
 
 
 @pytest.mark.parametrize("num_kv_heads", [12, 6, 4, 3, 2, 1])
@@ -79,13 +84,15 @@ def test_mean_pooling_conversion(device, num_kv_heads):
     X = torch.randn(2, 6, 48, dtype=torch.float64, device=device)
     before = layer(X, X, X)
     new = mean_pool_kv_heads(layer, num_kv_heads)
-    assert new.num_kv_heads == num_kv_heads and layer.num_kv_heads == 12   # layer unchanged
+    assert new.num_kv_heads == num_kv_heads and layer.num_kv_heads == 12  # layer unchanged
     assert_close(layer(X, X, X), before, rtol=0, atol=0)
     group = 12 // num_kv_heads
     W = layer.W_k.weight.unflatten(0, (12, 4))
     for j in range(num_kv_heads):
-        assert_close(new.W_k.weight.unflatten(0, (num_kv_heads, 4))[j],
-                     W[j * group:(j + 1) * group].mean(0))
+        assert_close(
+            new.W_k.weight.unflatten(0, (num_kv_heads, 4))[j],
+            W[j * group : (j + 1) * group].mean(0),
+        )
     assert_close(new.W_q.weight, layer.W_q.weight, rtol=0, atol=0)
     assert_close(new.W_o.weight, layer.W_o.weight, rtol=0, atol=0)
     if num_kv_heads == 12:

@@ -6,6 +6,7 @@ cell that loops forever, one that exits after its answers, one with another kern
 corrupt file and one of no known set. They are graded in one ``grade`` call. Hostile
 submissions are in ``test_grading_security.py``.
 """
+
 import copy
 
 import nbformat
@@ -29,8 +30,10 @@ def student_view(path):
 def question_tests(path):
     """``{question: [(points, hidden), ...]}`` for the tests stored in a notebook's metadata."""
     config = NBMetadataConfig.from_notebook(nbformat.read(path, as_version=nbformat.NO_CONVERT))
-    return {q: [(tc.points, tc.hidden) for tc in create_test_file(str(path), config, q).test_cases]
-            for q in config.tests}
+    return {
+        q: [(tc.points, tc.hidden) for tc in create_test_file(str(path), config, q).test_cases]
+        for q in config.tests
+    }
 
 
 def build(set_id):
@@ -47,7 +50,8 @@ def test_committed_student_notebook_is_in_step(built):
     committed = grading.ROOT / "exercises" / built.notebook_name
     assert committed.exists(), f"run `make exercises` to write {committed}"
     assert student_view(committed) == student_view(built.student_notebook), (
-        f"{committed.name} is stale: run `make exercises`")
+        f"{committed.name} is stale: run `make exercises`"
+    )
 
 
 def test_every_question_has_public_and_hidden_tests(built):
@@ -57,7 +61,8 @@ def test_every_question_has_public_and_hidden_tests(built):
         hidden = [case for case in cases if case[1]]
         assert hidden and len(hidden) < len(cases), f"{question}: needs public and hidden tests"
         assert public[question] and not any(h for _, h in public[question]), (
-            f"{question}: a hidden test reached the student notebook")
+            f"{question}: a hidden test reached the student notebook"
+        )
         assert built.possible[question] == sum(points for points, _ in cases)
 
 
@@ -75,25 +80,39 @@ def _submissions(built, folder):
     assert cell.source != _answer_cell(solution, "scaled_scores").source
     cell = _answer_cell(raises, "sliding_window_attention")
     cell.source = 'raise RuntimeError("not finished")\n' + cell.source
-    loops.cells.insert(2, nbformat.v4.new_code_cell(
-        "import time\n"
-        "while True:  # waits forever (sleeping, so it leaves the CPU to the others)\n"
-        "    time.sleep(0.5)"))
+    loops.cells.insert(
+        2,
+        nbformat.v4.new_code_cell(
+            "import time\n"
+            "while True:  # waits forever (sleeping, so it leaves the CPU to the others)\n"
+            "    time.sleep(0.5)"
+        ),
+    )
     exits.cells.append(nbformat.v4.new_code_cell("import os\nos._exit(0)  # ends the kernel"))
-    kernel.metadata["kernelspec"] = {"name": "conda-env-course-py", "display_name": "Course",
-                                     "language": "python"}
+    kernel.metadata["kernelspec"] = {
+        "name": "conda-env-course-py",
+        "display_name": "Course",
+        "language": "python",
+    }
     blank = nbformat.read(grading.ROOT / "exercises" / "01_single_head.ipynb", as_version=4)
     del blank.metadata["otter"]["assignment_name"]  # its set must then come from its name
-    files = {"solution": ("solution.ipynb", solution), "blank": ("01_blank.ipynb", blank),
-             "wrong": ("01_wrong.ipynb", wrong), "raises": ("01_raises.ipynb", raises),
-             "loops": ("01_loops.ipynb", loops), "exits": ("01_exits.ipynb", exits),
-             "kernel": ("01_kernel.ipynb", kernel)}
+    files = {
+        "solution": ("solution.ipynb", solution),
+        "blank": ("01_blank.ipynb", blank),
+        "wrong": ("01_wrong.ipynb", wrong),
+        "raises": ("01_raises.ipynb", raises),
+        "loops": ("01_loops.ipynb", loops),
+        "exits": ("01_exits.ipynb", exits),
+        "kernel": ("01_kernel.ipynb", kernel),
+    }
     for name, nb in files.values():
         nbformat.write(nb, folder / name)
     (folder / "01_corrupt.ipynb").write_text("{ not a notebook")
     (folder / "notes.ipynb").write_text(nbformat.writes(nbformat.v4.new_notebook()))
     return {role: name for role, (name, _) in files.items()} | {
-        "corrupt": "01_corrupt.ipynb", "unknown": "notes.ipynb"}
+        "corrupt": "01_corrupt.ipynb",
+        "unknown": "notes.ipynb",
+    }
 
 
 @pytest.fixture(scope="module")
@@ -101,13 +120,19 @@ def graded(tmp_path_factory):
     folder = tmp_path_factory.mktemp("submissions")
     names = _submissions(build("01"), folder)
     before = {p.name: p.read_bytes() for p in folder.iterdir()}
-    csv = grading.grade(folder, timeout=90, cell_timeout=10, jobs=2,
-                        out=tmp_path_factory.mktemp("out") / "g.csv")
+    csv = grading.grade(
+        folder, timeout=90, cell_timeout=10, jobs=2, out=tmp_path_factory.mktemp("out") / "g.csv"
+    )
     text = {column: str for column in ("set", "error", "warning", "reported", "failed")}
     table = pd.read_csv(csv, dtype=text).fillna({column: "" for column in text})
-    return {"table": table.set_index("submission"), "names": names, "folder": folder,
-            "before": before, "columns": list(table.columns),
-            "full": sum(build("01").possible.values())}
+    return {
+        "table": table.set_index("submission"),
+        "names": names,
+        "folder": folder,
+        "before": before,
+        "columns": list(table.columns),
+        "full": sum(build("01").possible.values()),
+    }
 
 
 def row(graded, role):
@@ -115,8 +140,20 @@ def row(graded, role):
 
 
 def test_csv_has_one_row_per_submission_and_the_columns(graded):
-    assert graded["columns"] == ["submission", "score", "possible", "set", "01/q1", "01/q2",
-                                 "01/q3", "01/q4", "warning", "error", "reported", "failed"]
+    assert graded["columns"] == [
+        "submission",
+        "score",
+        "possible",
+        "set",
+        "01/q1",
+        "01/q2",
+        "01/q3",
+        "01/q4",
+        "warning",
+        "error",
+        "reported",
+        "failed",
+    ]
     assert sorted(graded["table"].index) == sorted(graded["before"])
 
 
@@ -174,8 +211,10 @@ def test_submissions_are_unchanged(graded):
     assert after == graded["before"]
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"timeout": 0}, "timeout"), ({"jobs": 0}, "jobs"), ({"folder": "missing"}, "folder")])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [({"timeout": 0}, "timeout"), ({"jobs": 0}, "jobs"), ({"folder": "missing"}, "folder")],
+)
 def test_grade_refuses_bad_arguments(tmp_path, kwargs, message):
     (tmp_path / "01_x.ipynb").write_text(nbformat.writes(nbformat.v4.new_notebook()))
     kwargs = {"folder": tmp_path, **kwargs}
@@ -185,6 +224,7 @@ def test_grade_refuses_bad_arguments(tmp_path, kwargs, message):
 
 def test_command_line_says_what_is_wrong(tmp_path, capsys):
     from d2lmha.grading.__main__ import main
+
     assert main(["grade", str(tmp_path / "missing")]) == 2
     assert "must be an existing folder" in capsys.readouterr().err
     assert main(["grade", str(tmp_path)]) == 2
@@ -200,8 +240,9 @@ def regraded(graded, tmp_path_factory):
         (folder / name).write_bytes((graded["folder"] / name).read_bytes())
     out = tmp_path_factory.mktemp("again-out")
     runs = [grading.grade(folder, timeout=90, jobs=2, out=out / f"{i}.csv") for i in range(2)]
-    runs.append(grading.grade(folder, timeout=90, jobs=2, out=out / "unsafe.csv",
-                              unsafe_no_sandbox=True))
+    runs.append(
+        grading.grade(folder, timeout=90, jobs=2, out=out / "unsafe.csv", unsafe_no_sandbox=True)
+    )
     return [pd.read_csv(csv, dtype=str).fillna("").set_index("submission") for csv in runs]
 
 
@@ -221,6 +262,7 @@ def test_unsafe_mode_grades_the_same_without_the_sandbox(regraded):
 def test_without_bubblewrap_nothing_is_graded_and_the_risk_is_named(tmp_path, monkeypatch, capsys):
     from d2lmha.grading import sandbox
     from d2lmha.grading.__main__ import main
+
     (tmp_path / "01_x.ipynb").write_text(nbformat.writes(nbformat.v4.new_notebook()))
     monkeypatch.setattr(sandbox, "BWRAP", "bwrap-that-is-not-installed")
     with pytest.raises(grading.SandboxUnavailable, match="forge scores"):

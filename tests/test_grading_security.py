@@ -7,6 +7,7 @@ then every attack must score 0, the victim (the solution, in the same folder) mu
 marks and its bytes, nothing outside the sandboxes' scratch may change, no process may be
 left, and the host's loopback server must see no connection.
 """
+
 import hashlib
 import os
 import socket
@@ -55,10 +56,10 @@ print("ATTACK patch_tests:", patched)
 import atexit, os, pickle
 class Boom:
     def __reduce__(self):
-        return (os.system, ("touch " + {p['canary']} + "/unpickled",))
+        return (os.system, ("touch " + {p["canary"]} + "/unpickled",))
 payload = pickle.dumps({{"score": 16, "results": Boom()}})
 def forge(*args):
-    for target in ("/out/answers", "results.pkl", {p['build']} + "/plan.safetensors"):
+    for target in ("/out/answers", "results.pkl", {p["build"]} + "/plan.safetensors"):
         try:
             open(target, "wb").write(payload)
         except OSError as e:
@@ -70,7 +71,7 @@ atexit.register(forge)
         "loopback": f"""
 import pickle, socket
 try:
-    s = socket.create_connection(("127.0.0.1", {paths['port']}), timeout=3)
+    s = socket.create_connection(("127.0.0.1", {paths["port"]}), timeout=3)
     s.sendall(pickle.dumps("forged"))
     print("ATTACK loopback: connected")
 except OSError as e:
@@ -80,7 +81,7 @@ except OSError as e:
         "read_solutions": f"""
 import os, json
 found = []
-for root in (os.path.dirname({p['root']}), {p['root']}, "/work", "/root", "/home", "/tmp"):
+for root in (os.path.dirname({p["root"]}), {p["root"]}, "/work", "/root", "/home", "/tmp"):
     for folder, dirs, files in os.walk(root):
         found += [os.path.join(folder, f) for f in files
                   if f.endswith((".ipynb", ".zip", ".safetensors")) or "solution" in f]
@@ -101,9 +102,9 @@ print("ATTACK read_solutions: saw", sorted(found)[:20])
         # Harm the others: the victim's notebook, the grades, the project, the build.
         "write_others": f"""
 import os, shutil
-targets = [{p['victim']}, {p['csv']}, {p['root']} + "/d2lmha/grading/replay.py",
-           {p['root']} + "/solutions/01_single_head.ipynb", {p['build']} + "/plan.dill",
-           {p['canary']} + "/written"]
+targets = [{p["victim"]}, {p["csv"]}, {p["root"]} + "/d2lmha/grading/replay.py",
+           {p["root"]} + "/solutions/01_single_head.ipynb", {p["build"]} + "/plan.dill",
+           {p["canary"]} + "/written"]
 for target in targets:
     try:
         with open(target, "w") as f:
@@ -112,7 +113,7 @@ for target in targets:
     except OSError as e:
         print("ATTACK write_others:", target, type(e).__name__)
 try:
-    shutil.rmtree({p['folder']})
+    shutil.rmtree({p["folder"]})
 except OSError as e:
     print("ATTACK write_others: rmtree", type(e).__name__)
 """,
@@ -120,7 +121,7 @@ except OSError as e:
         "detached": f"""
 import os, subprocess, sys
 code = ("import time\\n# {MARKER}\\ntime.sleep(60)\\n"
-        "open({p['csv']}, 'w').write('forged')\\nopen({p['canary']} + '/late', 'w')")
+        "open({p["csv"]}, 'w').write('forged')\\nopen({p["canary"]} + '/late', 'w')")
 if os.fork() == 0:
     os.setsid()
     subprocess.Popen([sys.executable, "-c", code], start_new_session=True,
@@ -228,8 +229,12 @@ causal_attention = self_attention = lambda *a, **k: (peek(), peek())
 
 def snapshot(*folders):
     """``{path: sha256}`` of every file under ``folders``."""
-    return {str(f): hashlib.sha256(f.read_bytes()).hexdigest()
-            for folder in folders for f in sorted(Path(folder).rglob("*")) if f.is_file()}
+    return {
+        str(f): hashlib.sha256(f.read_bytes()).hexdigest()
+        for folder in folders
+        for f in sorted(Path(folder).rglob("*"))
+        if f.is_file()
+    }
 
 
 def leftover_processes():
@@ -263,12 +268,19 @@ def attacked(tmp_path_factory):
                 connections.append(server.accept())
             except OSError:
                 pass
+
     stop = threading.Event()
     listener = threading.Thread(target=listen, daemon=True)
     listener.start()
-    paths = {"root": grading.ROOT, "victim": folder / "01_victim.ipynb", "csv": out,
-             "build": built.directory, "canary": canary, "folder": folder,
-             "port": server.getsockname()[1]}
+    paths = {
+        "root": grading.ROOT,
+        "victim": folder / "01_victim.ipynb",
+        "csv": out,
+        "build": built.directory,
+        "canary": canary,
+        "folder": folder,
+        "port": server.getsockname()[1],
+    }
     blank = nbformat.read(BLANK, as_version=4)
     names = {}
     for name, code in attacks(paths).items():
@@ -284,8 +296,13 @@ def attacked(tmp_path_factory):
     other.metadata["otter"]["assignment_name"] = "99_no_such_set"
     nbformat.write(other, folder / "01_unknown_set.ipynb")
     del blank
-    watched = (grading.ROOT / "d2lmha", grading.ROOT / "solutions", grading.ROOT / "exercises",
-               built.directory, folder)
+    watched = (
+        grading.ROOT / "d2lmha",
+        grading.ROOT / "solutions",
+        grading.ROOT / "exercises",
+        built.directory,
+        folder,
+    )
     before = snapshot(*watched)
     os.environ["D2LMHA_SECRET"] = SECRET  # the instructor's environment: must not leak in
     start = time.monotonic()
@@ -299,12 +316,24 @@ def attacked(tmp_path_factory):
     listener.join()
     server.close()
     table = pd.read_csv(csv, dtype=str).fillna("").set_index("submission")
-    logs = {name: (out.with_suffix(".logs") / f"{name}.log").read_bytes()
-            for name in table.index if (out.with_suffix(".logs") / f"{name}.log").exists()}
-    return {"table": table, "names": names, "before": before, "after": snapshot(*watched),
-            "full": sum(built.possible.values()),
-            "canary": canary, "connections": connections, "logs": logs, "csv": csv,
-            "seconds": seconds, "leftover": leftover_processes()}
+    logs = {
+        name: (out.with_suffix(".logs") / f"{name}.log").read_bytes()
+        for name in table.index
+        if (out.with_suffix(".logs") / f"{name}.log").exists()
+    }
+    return {
+        "table": table,
+        "names": names,
+        "before": before,
+        "after": snapshot(*watched),
+        "full": sum(built.possible.values()),
+        "canary": canary,
+        "connections": connections,
+        "logs": logs,
+        "csv": csv,
+        "seconds": seconds,
+        "leftover": leftover_processes(),
+    }
 
 
 def log(attacked, name):
@@ -316,13 +345,19 @@ def test_one_row_per_submission(attacked):
     assert len(table) == len(attacked["names"]) + 4 and table.index.is_unique
 
 
-@pytest.mark.parametrize("name", sorted(attacks({k: "" for k in (
-    "root", "victim", "csv", "build", "canary", "folder", "port")})))
+@pytest.mark.parametrize(
+    "name",
+    sorted(
+        attacks({k: "" for k in ("root", "victim", "csv", "build", "canary", "folder", "port")})
+    ),
+)
 def test_attack_scores_zero(attacked, name):
     row = attacked["table"].loc[attacked["names"][name]]
-    assert float(row["score"]) == 0 and float(row["possible"]) == attacked["full"] \
-        and row["set"] == "01", \
-        row.to_dict()
+    assert (
+        float(row["score"]) == 0
+        and float(row["possible"]) == attacked["full"]
+        and row["set"] == "01"
+    ), row.to_dict()
 
 
 def test_victim_keeps_full_marks_and_its_bytes(attacked):

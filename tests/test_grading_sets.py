@@ -7,6 +7,7 @@ submissions are graded in one ``grade`` call. Set 01's extra cases (a submission
 one that loops forever, unreadable files) and the student notebooks' freshness are in
 ``test_grading.py``; hostile submissions in ``test_grading_security.py``.
 """
+
 import copy
 import importlib
 

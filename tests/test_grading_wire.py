@@ -1,5 +1,6 @@
 """The plain-data format answers leave the sandbox in: faithful for good data, a clear
 ``WireError`` (never code execution) for bad data."""
+
 import json
 import math
 import pickle
@@ -21,10 +22,14 @@ def round_trip(value, tmp_path):
 
 
 def test_values_come_back_as_they_were(tmp_path):
-    value = {"scores": torch.randn(2, 3, dtype=torch.float64),
-             "mask": torch.ones(2, dtype=torch.bool),
-             3: (1, 2.5, math.inf, None, "text", True), "array": np.arange(4, dtype=np.int32),
-             "empty": torch.zeros(0, 5), "kinds": [torch.float16, torch.device("cpu")]}
+    value = {
+        "scores": torch.randn(2, 3, dtype=torch.float64),
+        "mask": torch.ones(2, dtype=torch.bool),
+        3: (1, 2.5, math.inf, None, "text", True),
+        "array": np.arange(4, dtype=np.int32),
+        "empty": torch.zeros(0, 5),
+        "kinds": [torch.float16, torch.device("cpu")],
+    }
     back = round_trip(value, tmp_path)
     assert back.keys() == value.keys() and back[3] == value[3]
     torch.testing.assert_close(back["scores"], value["scores"], rtol=0, atol=0)
@@ -67,19 +72,34 @@ def test_exceptions_replay_as_builtin_classes():
     class Custom(ValueError):
         pass
 
-    cases = ((Custom("x"), ValueError), (torch.cuda.OutOfMemoryError("y"), RuntimeError),
-             (SystemExit(0), Exception), (KeyError("k"), KeyError))
+    cases = (
+        (Custom("x"), ValueError),
+        (torch.cuda.OutOfMemoryError("y"), RuntimeError),
+        (SystemExit(0), Exception),
+        (KeyError("k"), KeyError),
+    )
     for error, expected in cases:
         node = wire.exception_node(error)
         with pytest.raises(expected):
             wire.raise_from_node(node)
 
 
-@pytest.mark.parametrize("node", [
-    None, [], {"t": 5}, {"t": "tensor", "k": "99"}, {"t": "int", "v": "1"}, {"t": "bool", "v": 1},
-    {"t": "list", "items": "abc"}, {"t": "dict", "items": [[{"t": "list", "items": []},
-                                                              {"t": "none"}]]},
-    {"t": "float", "v": "1e400x"}, {"t": "dtype", "v": "Tensor"}, {"t": "exec", "v": "1"}])
+@pytest.mark.parametrize(
+    "node",
+    [
+        None,
+        [],
+        {"t": 5},
+        {"t": "tensor", "k": "99"},
+        {"t": "int", "v": "1"},
+        {"t": "bool", "v": 1},
+        {"t": "list", "items": "abc"},
+        {"t": "dict", "items": [[{"t": "list", "items": []}, {"t": "none"}]]},
+        {"t": "float", "v": "1e400x"},
+        {"t": "dtype", "v": "Tensor"},
+        {"t": "exec", "v": "1"},
+    ],
+)
 def test_malformed_nodes_are_refused(node):
     with pytest.raises(WireError):
         decode(node, {})
@@ -100,9 +120,13 @@ def test_files_that_are_not_containers_are_refused(tmp_path):
         def __reduce__(self):
             return (open, (str(tmp_path / "unpickled"), "w"))
 
-    cases = {"pickle": pickle.dumps(Boom()), "empty": b"", "garbage": b"\xff" * 64,
-             "huge header": (10 ** 9).to_bytes(8, "little") + b"{}",
-             "no metadata": (2).to_bytes(8, "little") + b"{}"}
+    cases = {
+        "pickle": pickle.dumps(Boom()),
+        "empty": b"",
+        "garbage": b"\xff" * 64,
+        "huge header": (10**9).to_bytes(8, "little") + b"{}",
+        "no metadata": (2).to_bytes(8, "little") + b"{}",
+    }
     for name, data in cases.items():
         (tmp_path / name).write_bytes(data)
         with pytest.raises(WireError):

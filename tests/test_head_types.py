@@ -1,11 +1,17 @@
 """Head-type scores on hand-made attention matrices, and on the real model."""
+
 import pytest
 import torch
 from torch.testing import assert_close
 
 from d2lmha import head_types
-from d2lmha.head_types import (HEAD_TYPES, head_type_scores, offset_score, same_token_score,
-                               sink_score)
+from d2lmha.head_types import (
+    HEAD_TYPES,
+    head_type_scores,
+    offset_score,
+    same_token_score,
+    sink_score,
+)
 
 
 def shifted(n, offset, device=None):
@@ -29,7 +35,9 @@ def test_perfect_previous_and_next_token_heads_score_one(device):
 def test_uniform_weights_score_one_over_the_number_of_real_keys(device):
     lens = torch.tensor([5, 8])
     mask = (torch.arange(8)[None] < lens[:, None]).long().to(device)
-    weights = mask[:, None, None, :].float().expand(2, 3, 8, 8) / lens.to(device)[:, None, None, None]
+    weights = (
+        mask[:, None, None, :].float().expand(2, 3, 8, 8) / lens.to(device)[:, None, None, None]
+    )
     # sequence 0 has 4 scored queries (1..4) of weight 1/5, sequence 1 has 7 of weight 1/8
     expected_prev = (4 / 5 + 7 / 8) / 11
     assert_close(offset_score(weights, -1, mask), torch.full((3,), expected_prev, device=device))
@@ -63,29 +71,34 @@ def test_head_type_scores_stacks_layers_and_types(device):
     n = 6
     layer0 = torch.stack([shifted(n, -1, device), shifted(n, 1, device)])[None]
     sink = torch.zeros(n, n, device=device)
-    sink[:, 0] = 1.0                                    # every query looks at [CLS]
+    sink[:, 0] = 1.0  # every query looks at [CLS]
     layer1 = torch.stack([sink, torch.full((n, n), 1 / n, device=device)])[None]
     ids = torch.tensor([[101, 3, 3, 3, 9, 102]], device=device)
     scores = head_type_scores([layer0, layer1], ids)
     assert scores.shape == (len(HEAD_TYPES), 2, 2)
-    assert_close(scores[0, 0], torch.tensor([1.0, 0.0], device=device))   # previous token
-    assert_close(scores[1, 0], torch.tensor([0.0, 1.0], device=device))   # next token
+    assert_close(scores[0, 0], torch.tensor([1.0, 0.0], device=device))  # previous token
+    assert_close(scores[1, 0], torch.tensor([0.0, 1.0], device=device))  # next token
     assert_close(scores[2, 1], torch.tensor([1.0, 1 / n], device=device))  # [CLS] sink
-    assert_close(scores[3, 1, 1], torch.tensor(2 / n, device=device))      # same token
+    assert_close(scores[3, 1, 1], torch.tensor(2 / n, device=device))  # same token
     assert_close(head_type_scores(torch.stack([layer0, layer1]), ids), scores)
 
 
-@pytest.mark.parametrize("call, error, text", [
-    (lambda: offset_score(torch.rand(1, 2, 3, 4), -1), ValueError, r"\[batch, heads, n, n\]"),
-    (lambda: offset_score(torch.rand(1, 2, 3, 3), 1.5), TypeError, "offset must be an int"),
-    (lambda: offset_score(torch.rand(1, 2, 3, 3), 5), ValueError, "offset 5"),
-    (lambda: offset_score(torch.rand(2, 2, 3, 3), -1, torch.ones(1, 3)), ValueError,
-     "attention_mask"),
-    (lambda: sink_score(torch.rand(1, 2, 3, 3), 3), ValueError, "position=3"),
-    (lambda: offset_score(torch.ones(1, 2, 3, 3, dtype=torch.long), -1), TypeError,
-     "floating"),
-    (lambda: head_type_scores([], torch.ones(1, 3, dtype=torch.long)), ValueError, "empty"),
-])
+@pytest.mark.parametrize(
+    "call, error, text",
+    [
+        (lambda: offset_score(torch.rand(1, 2, 3, 4), -1), ValueError, r"\[batch, heads, n, n\]"),
+        (lambda: offset_score(torch.rand(1, 2, 3, 3), 1.5), TypeError, "offset must be an int"),
+        (lambda: offset_score(torch.rand(1, 2, 3, 3), 5), ValueError, "offset 5"),
+        (
+            lambda: offset_score(torch.rand(2, 2, 3, 3), -1, torch.ones(1, 3)),
+            ValueError,
+            "attention_mask",
+        ),
+        (lambda: sink_score(torch.rand(1, 2, 3, 3), 3), ValueError, "position=3"),
+        (lambda: offset_score(torch.ones(1, 2, 3, 3, dtype=torch.long), -1), TypeError, "floating"),
+        (lambda: head_type_scores([], torch.ones(1, 3, dtype=torch.long)), ValueError, "empty"),
+    ],
+)
 def test_errors(call, error, text):
     with pytest.raises(error, match=text):
         call()
@@ -102,20 +115,22 @@ def test_real_model_has_a_previous_token_head_in_layer_0_and_a_cls_sink(minilm):
     weights, batch = head_types.sentence_attentions(model, tokenizer, head_types.load_sentences())
     assert weights.shape[:3] == (6, len(head_types.load_sentences()), 12)
     scores = head_type_scores(weights, batch["input_ids"], batch["attention_mask"])
-    assert scores[0, 0].max() > 0.9               # layer 0: a previous-token head
-    assert scores[2].max() > 0.5                  # some head parks most weight on [CLS]
+    assert scores[0, 0].max() > 0.9  # layer 0: a previous-token head
+    assert scores[2].max() > 0.5  # some head parks most weight on [CLS]
     assert scores[0, 0].max() > 5 * scores[0].median()  # far above the typical head
 
 
 # --- chapter 04 builds two ideas in the open; they must agree with the package -------------
+
 
 def _chapter_defs():
     from pathlib import Path
 
     from notebook_defs import load_defs
 
-    return load_defs(Path(__file__).resolve().parents[1] / "notebooks"
-                     / "04_visualizing_heads.ipynb")
+    return load_defs(
+        Path(__file__).resolve().parents[1] / "notebooks" / "04_visualizing_heads.ipynb"
+    )
 
 
 def test_notebook_offset_share_equals_offset_score(device):

@@ -1,6 +1,7 @@
 """d2lmha.importance: gate gradients against finite differences, normalisation, leave-one-out,
 pruning orders and curves, the paraphrase data and the contrastive loss; chapter 05's
 in-the-open gate gradient held to the package's."""
+
 import math
 from pathlib import Path
 
@@ -19,19 +20,31 @@ NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "05_head_importan
 def tiny(device):
     """A float64 2-layer, 3-head encoder with a linear read-out, and a loss over batches."""
     torch.manual_seed(0)
-    encoder = d2lmha.BERTEncoder(vocab_size=11, num_hiddens=12, ffn_num_hiddens=16,
-                                 num_heads=3, num_blks=2, max_len=8, dropout=0.0)
+    encoder = d2lmha.BERTEncoder(
+        vocab_size=11,
+        num_hiddens=12,
+        ffn_num_hiddens=16,
+        num_heads=3,
+        num_blks=2,
+        max_len=8,
+        dropout=0.0,
+    )
     readout = torch.nn.Linear(12, 1)
     encoder, readout = encoder.double().to(device).eval(), readout.double().to(device)
     g = torch.Generator().manual_seed(1)
-    batches = [(torch.randint(11, (4, 6), generator=g).to(device),
-                torch.randn(4, 6, 1, generator=g, dtype=torch.float64).to(device))
-               for _ in range(3)]
+    batches = [
+        (
+            torch.randint(11, (4, 6), generator=g).to(device),
+            torch.randn(4, 6, 1, generator=g, dtype=torch.float64).to(device),
+        )
+        for _ in range(3)
+    ]
 
     def loss_fn(head_mask, batch):
         X, y = batch
         return torch.nn.functional.mse_loss(
-            readout(encoder(X, head_mask=head_mask).last_hidden_state), y)
+            readout(encoder(X, head_mask=head_mask).last_hidden_state), y
+        )
 
     loss_fn.encoder = encoder
     return loss_fn, batches
@@ -61,15 +74,17 @@ def test_gradients_equal_finite_differences(tiny, device):
 
 def test_importance_is_mean_absolute_gradient(tiny, device):
     loss_fn, batches = tiny
-    expected = torch.stack([finite_difference(loss_fn, b, (2, 3), device)
-                            for b in batches]).abs().mean(0)
-    scores = importance.head_importance(loss_fn, batches, (2, 3), device=device,
-                                        dtype=torch.float64)
+    expected = (
+        torch.stack([finite_difference(loss_fn, b, (2, 3), device) for b in batches]).abs().mean(0)
+    )
+    scores = importance.head_importance(
+        loss_fn, batches, (2, 3), device=device, dtype=torch.float64
+    )
     assert_close(scores, expected, atol=1e-8, rtol=1e-6)
-    normalised = importance.head_importance(loss_fn, batches, (2, 3), normalize=True,
-                                            device=device, dtype=torch.float64)
-    assert_close(normalised, expected / expected.norm(dim=-1, keepdim=True), atol=1e-7,
-                 rtol=1e-6)
+    normalised = importance.head_importance(
+        loss_fn, batches, (2, 3), normalize=True, device=device, dtype=torch.float64
+    )
+    assert_close(normalised, expected / expected.norm(dim=-1, keepdim=True), atol=1e-7, rtol=1e-6)
 
 
 def test_gradients_leave_model_grads_alone(tiny, device):
@@ -100,15 +115,17 @@ def test_notebook_gate_gradient_matches_package(device):
     def loss_fn(gate, batch=None):
         return mha(X, X, X, head_mask=gate).sin().sum()
 
-    assert_close(gate_gradient(loss_fn, (3,), device=device),
-                 importance.head_gradients(loss_fn, [None], (3,), device, torch.float64)[0])
+    assert_close(
+        gate_gradient(loss_fn, (3,), device=device),
+        importance.head_gradients(loss_fn, [None], (3,), device, torch.float64)[0],
+    )
 
 
 def test_normalize_by_layer():
     scores = torch.tensor([[3.0, 4.0, 0.0], [0.0, 0.0, 0.0], [1.0, 1.0, 1.0]])
     out = importance.normalize_by_layer(scores)
     assert_close(out[0], torch.tensor([0.6, 0.8, 0.0]))
-    assert torch.equal(out[1], torch.zeros(3))        # a silent layer stays 0, not NaN
+    assert torch.equal(out[1], torch.zeros(3))  # a silent layer stays 0, not NaN
     assert_close(out[2], torch.full((3,), 1 / math.sqrt(3)))
     assert_close(importance.normalize_by_layer(scores, p=1)[0], torch.tensor([3 / 7, 4 / 7, 0]))
     assert_close(importance.normalize_by_layer(torch.tensor([3.0, 4.0])), torch.tensor([0.6, 0.8]))
@@ -139,8 +156,9 @@ def test_ablation_scores_are_loss_changes(tiny, device):
 def test_ablation_single_layer_shape(device):
     mha = d2lmha.MultiHeadAttention(8, 4).to(device)
     X = torch.randn(1, 3, 8, device=device)
-    changes = importance.ablation_scores(lambda g, b: mha(X, X, X, head_mask=g).sum(),
-                                         [None, None], (4,), device)
+    changes = importance.ablation_scores(
+        lambda g, b: mha(X, X, X, head_mask=g).sum(), [None, None], (4,), device
+    )
     assert changes.shape == (4,)
     assert torch.isfinite(changes).all()
 
@@ -153,8 +171,7 @@ def test_errors_before_any_work(tiny, device):
         calls.append(1)
         return loss_fn(gate, batch)
 
-    for fn in (importance.head_gradients, importance.head_importance,
-               importance.ablation_scores):
+    for fn in (importance.head_gradients, importance.head_importance, importance.ablation_scores):
         with pytest.raises(TypeError, match="loss_fn must be callable"):
             fn("not a function", batches, (2, 3))
         with pytest.raises(ValueError, match="batches is empty"):
@@ -170,8 +187,9 @@ def test_errors_before_any_work(tiny, device):
 
 def test_loss_that_ignores_the_gate_is_refused(device):
     with pytest.raises(ValueError, match="does not depend on head_mask"):
-        importance.head_gradients(lambda g, b: torch.tensor(1.0, requires_grad=True),
-                                  [None], (2, 3))
+        importance.head_gradients(
+            lambda g, b: torch.tensor(1.0, requires_grad=True), [None], (2, 3)
+        )
     with pytest.raises(ValueError, match="does not depend on head_mask"):
         importance.head_gradients(lambda g, b: torch.tensor(1.0), [None], (2, 3))
     with pytest.raises(TypeError, match="floating scalar tensor"):
@@ -183,7 +201,7 @@ def test_loss_that_ignores_the_gate_is_refused(device):
 def test_pruning_order_and_masks():
     scores = torch.tensor([[0.5, 0.1, 0.9], [0.1, 0.7, 0.2]])
     order = importance.pruning_order(scores)
-    assert order.tolist() == [1, 3, 5, 0, 4, 2]               # ties keep index order
+    assert order.tolist() == [1, 3, 5, 0, 4, 2]  # ties keep index order
     assert importance.pruning_order(scores, descending=True).tolist() == [2, 4, 0, 5, 1, 3]
     masks = importance.pruning_masks(order, (2, 3), [0, 2, 6])
     assert masks.shape == (3, 2, 3)
@@ -208,12 +226,12 @@ def test_pruning_curve_table():
         seen.append(mask.clone())
         return {"kept": mask.sum().item(), "first": mask[0].item()}
 
-    table = importance.pruning_curve(evaluate, importance.pruning_order(scores), (3,),
-                                     [0, 1, 3])
+    table = importance.pruning_curve(evaluate, importance.pruning_order(scores), (3,), [0, 1, 3])
     assert list(table.columns) == ["pruned", "fraction", "kept", "first"]
     assert table["kept"].tolist() == [3, 2, 0]
-    assert_close(torch.tensor(table["fraction"].tolist()), torch.tensor([0, 1 / 3, 1.0]),
-                 check_dtype=False)
+    assert_close(
+        torch.tensor(table["fraction"].tolist()), torch.tensor([0, 1 / 3, 1.0]), check_dtype=False
+    )
     assert torch.equal(seen[1], torch.tensor([1.0, 0.0, 1.0]))
     plain = importance.pruning_curve(lambda m: float(m.sum()), torch.arange(3), (3,), [2])
     assert plain["value"].tolist() == [1.0]
@@ -227,11 +245,13 @@ def test_real_model_paraphrase_loss_and_gradient(minilm):
     with torch.no_grad():
         full = paraphrases.paraphrase_loss(model, tokenizer, pairs)
         none = paraphrases.paraphrase_loss(model, tokenizer, pairs, torch.zeros(6, 12))
-    assert full < 0.01 * math.log(4)          # the model was trained for this loss
-    assert none > 10 * full                   # and it needs its heads for it
+    assert full < 0.01 * math.log(4)  # the model was trained for this loss
+    assert none > 10 * full  # and it needs its heads for it
     grads = importance.head_gradients(
         lambda gate, batch: paraphrases.paraphrase_loss(model, tokenizer, batch, gate),
-        [pairs], (6, 12))
+        [pairs],
+        (6, 12),
+    )
     assert grads.shape == (1, 6, 12) and torch.isfinite(grads).all() and grads.abs().sum() > 0
     with pytest.raises(ValueError, match="at least 2"):
         paraphrases.paraphrase_loss(model, tokenizer, pairs[:1])

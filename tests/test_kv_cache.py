@@ -1,5 +1,6 @@
 """d2lmha.KVCache: incremental decoding equals one full causal pass (layer, block, decoder,
 greedy decoding), for MHA, GQA and MQA, weights and fused paths; sizes; errors before work."""
+
 import pytest
 import torch
 from torch.testing import assert_close
@@ -8,7 +9,7 @@ import d2lmha
 from d2lmha import seq2seq
 from d2lmha.decoder import TransformerDecoder
 
-KV_HEADS = [None, 4, 2, 1]   # MHA, GQA (g = 2, 4), MQA with 8 query heads
+KV_HEADS = [None, 4, 2, 1]  # MHA, GQA (g = 2, 4), MQA with 8 query heads
 
 
 def chunks(n, sizes):
@@ -32,7 +33,7 @@ def test_layer_with_cache_equals_full_causal_pass(device, num_kv_heads, need_wei
     full_weights = layer.attention_weights
     cache = d2lmha.KVCache()
     steps = []
-    for part in chunks(11, [5, 1, 1, 3]):        # a prompt of 5, then 1, 1, 3, 1 tokens
+    for part in chunks(11, [5, 1, 1, 3]):  # a prompt of 5, then 1, 1, 3, 1 tokens
         end = part.stop
         lens = valid_lens.clamp(max=end)
         steps.append(layer(X[:, part], X[:, part], X[:, part], lens, need_weights, cache=cache))
@@ -59,8 +60,10 @@ def test_decoder_with_caches_equals_full_pass(device, num_kv_heads):
         cross = dec.cross_attentions
         caches = dec.new_caches()
         steps = [dec(ids[:, :4], enc, enc_valid_lens, caches)]
-        steps += [dec(ids[:, t:t + 1], enc, enc_valid_lens, caches, need_weights=False)
-                  for t in range(4, 9)]
+        steps += [
+            dec(ids[:, t : t + 1], enc, enc_valid_lens, caches, need_weights=False)
+            for t in range(4, 9)
+        ]
         # last step with weights: its cross-attention row equals the full pass's last row
         caches2 = dec.new_caches()
         dec(ids[:, :8], enc, enc_valid_lens, caches2)
@@ -82,8 +85,7 @@ def test_greedy_decode_with_cache_gives_the_same_ids(device):
     ids_c, weights_c = seq2seq.greedy_decode(model, src, src_valid_lens, 10, use_cache=True)
     assert torch.equal(ids, ids_c)
     for w, w_c in zip(weights, weights_c, strict=True):
-        assert w.shape == w_c.shape == (4, model.decoder.blks[0].cross_attention.num_heads,
-                                        10, 8)
+        assert w.shape == w_c.shape == (4, model.decoder.blks[0].cross_attention.num_heads, 10, 8)
         assert_close(w, w_c, atol=1e-5, rtol=1e-4)
 
 
@@ -106,16 +108,18 @@ def test_cache_errors_before_work():
     with pytest.raises(ValueError, match="as many as the queries"):
         layer(X, X[:, :2], X[:, :2], cache=cache)
     layer(X, X, X, cache=cache)
-    with pytest.raises(ValueError, match="batch=1"):            # another batch
+    with pytest.raises(ValueError, match="batch=1"):  # another batch
         layer(X[:1], X[:1], X[:1], cache=cache)
-    with pytest.raises(ValueError, match="kv_heads=2"):         # another layer's cache
+    with pytest.raises(ValueError, match="kv_heads=2"):  # another layer's cache
         d2lmha.MultiHeadAttention(16, 4, num_kv_heads=2)(X, X, X, cache=cache)
     with pytest.raises(ValueError, match="not both"):
         layer(X, X, X, cache=cache, projected_kv=layer.project_kv(X, X))
-    assert cache.cached_len == 3                                 # nothing stored by a refusal
+    assert cache.cached_len == 3  # nothing stored by a refusal
     with pytest.raises(ValueError, match="float64"):
-        cache.update(torch.zeros(2, 4, 1, 4, dtype=torch.float64),
-                     torch.zeros(2, 4, 1, 4, dtype=torch.float64))
+        cache.update(
+            torch.zeros(2, 4, 1, 4, dtype=torch.float64),
+            torch.zeros(2, 4, 1, 4, dtype=torch.float64),
+        )
     with pytest.raises(ValueError, match=r"\[batch, kv_heads, new, d_k\]"):
         cache.update(torch.zeros(2, 4, 1, 4), torch.zeros(2, 4, 2, 4))
     assert cache.cached_len == 3
@@ -131,7 +135,7 @@ def test_decoder_cache_errors():
     dec(ids, enc, caches=caches)
     with pytest.raises(ValueError, match="another enc_outputs"):
         dec(ids[:, :1], enc.clone(), caches=caches)
-    assert [c.cached_len for c in caches] == [3, 3]              # nothing appended
+    assert [c.cached_len for c in caches] == [3, 3]  # nothing appended
     caches[0].keys = caches[0].keys[:, :, :2]
     caches[0].values = caches[0].values[:, :, :2]
     with pytest.raises(ValueError, match="different numbers of tokens"):

@@ -10,8 +10,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 LINK = re.compile(r"\]\(([^)\s]+)\)")
-SOURCES = sorted(p for folder in ("notebooks", "exercises", "solutions")
-                 for p in (ROOT / folder).glob("*.ipynb"))
+SOURCES = sorted(
+    p for folder in ("notebooks", "exercises", "solutions") for p in (ROOT / folder).glob("*.ipynb")
+)
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 
@@ -22,12 +23,14 @@ def _relative_links(text: str) -> list[str]:
 @pytest.mark.parametrize("path", SOURCES + DOCS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_relative_links_resolve(path):
     if path.suffix == ".ipynb":
-        text = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells
-                         if c.cell_type == "markdown")
+        text = "\n".join(
+            c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown"
+        )
     else:
         text = path.read_text()
-    missing = [t for t in _relative_links(text)
-               if not (path.parent / t.split("#")[0]).resolve().exists()]
+    missing = [
+        t for t in _relative_links(text) if not (path.parent / t.split("#")[0]).resolve().exists()
+    ]
     assert missing == []
 
 

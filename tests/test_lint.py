@@ -19,11 +19,15 @@ def _run(*args):
     return done.returncode, (done.stdout + done.stderr)[-5000:]
 
 
-@pytest.mark.parametrize("command", [
-    ("ruff", "check", "--no-cache", *CODE),
-    ("ruff", "format", "--no-cache", "--check", *CODE),
-    ("nbqa", "ruff", *NOTEBOOKS, "--no-cache"),
-], ids=["ruff check", "ruff format", "nbqa ruff"])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("ruff", "check", "--no-cache", *CODE),
+        ("ruff", "format", "--no-cache", "--check", *CODE),
+        ("nbqa", "ruff", *NOTEBOOKS, "--no-cache"),
+    ],
+    ids=["ruff check", "ruff format", "nbqa ruff"],
+)
 def test_lint_is_clean(command):
     code, output = _run(*command)
     assert code == 0, f"{' '.join(command)} (fix with `make format` where it can):\n{output}"

@@ -1,4 +1,5 @@
 """masked_softmax: the contract in its docstring, held to account."""
+
 import pytest
 import torch
 from torch.testing import assert_close
@@ -60,8 +61,8 @@ def test_gradients_finite_with_empty_rows(device):
     W = masked_softmax(X, torch.tensor([0, 2], device=device))
     (W * torch.randn_like(W)).sum().backward()
     assert torch.isfinite(X.grad).all()
-    assert torch.all(X.grad[0] == 0)           # no key, no gradient
-    assert torch.all(X.grad[1, :, 2:] == 0)    # masked keys get no gradient
+    assert torch.all(X.grad[0] == 0)  # no key, no gradient
+    assert torch.all(X.grad[1, :, 2:] == 0)  # masked keys get no gradient
 
 
 def test_broadcast_over_heads(device):
@@ -77,7 +78,9 @@ def test_boolean_and_causal_masks(device):
     W = masked_softmax(X, mask=causal_mask(4, device=device))
     assert torch.equal(W.triu(1), torch.zeros_like(W))
     assert_close(W[:, 0, 0], torch.ones(2, device=device))
-    both = masked_softmax(X, torch.tensor([2, 4], device=device), mask=causal_mask(4, device=device))
+    both = masked_softmax(
+        X, torch.tensor([2, 4], device=device), mask=causal_mask(4, device=device)
+    )
     assert torch.all(both[0, :, 2:] == 0) and torch.all(both.triu(1) == 0)
 
 
@@ -90,14 +93,17 @@ def test_valid_lens_mask_shapes():
     assert valid_lens_mask(torch.tensor([[1, 3], [0, 4]]), 2, 4).shape == (2, 2, 4)
 
 
-@pytest.mark.parametrize("valid_lens, error, text", [
-    (torch.tensor([1.0, 2.0]), TypeError, "integer dtype"),
-    ([1, 2], TypeError, "torch.Tensor"),
-    (torch.tensor([1, 2, 3]), ValueError, r"expected \[2\]"),
-    (torch.tensor([[1, 2], [1, 2]]), ValueError, r"\[2, 3\]"),
-    (torch.tensor([-1, 2]), ValueError, ">= 0"),
-    (torch.tensor([1, 5]), ValueError, "number of keys"),
-])
+@pytest.mark.parametrize(
+    "valid_lens, error, text",
+    [
+        (torch.tensor([1.0, 2.0]), TypeError, "integer dtype"),
+        ([1, 2], TypeError, "torch.Tensor"),
+        (torch.tensor([1, 2, 3]), ValueError, r"expected \[2\]"),
+        (torch.tensor([[1, 2], [1, 2]]), ValueError, r"\[2, 3\]"),
+        (torch.tensor([-1, 2]), ValueError, ">= 0"),
+        (torch.tensor([1, 5]), ValueError, "number of keys"),
+    ],
+)
 def test_bad_valid_lens_errors(valid_lens, error, text):
     with pytest.raises(error, match=text):
         masked_softmax(torch.randn(2, 3, 4), valid_lens)

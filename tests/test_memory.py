@@ -1,4 +1,5 @@
 """d2lmha.memory.peak_bytes: measures what it says, prints nothing, refuses bad input."""
+
 import pytest
 import torch
 
@@ -20,7 +21,7 @@ def test_peak_counts_the_largest_live_allocation(device):
         return b.sum()
 
     peak = d2lmha.memory.peak_bytes(two_tensors_one_at_a_time, device)
-    assert 8 * n <= peak < 12 * n   # the 2n tensor, not the sum 3n of both
+    assert 8 * n <= peak < 12 * n  # the 2n tensor, not the sum 3n of both
 
 
 def test_attention_weights_path_needs_more_than_fused(device):
@@ -37,10 +38,13 @@ def test_prints_nothing(capfd, device):
     assert out == "" and err == ""
 
 
-@pytest.mark.parametrize("forward, device, text", [
-    (None, torch.device("cpu"), "forward must be a zero-argument callable"),
-    (lambda: None, "cpu", "device must be a torch.device"),
-])
+@pytest.mark.parametrize(
+    "forward, device, text",
+    [
+        (None, torch.device("cpu"), "forward must be a zero-argument callable"),
+        (lambda: None, "cpu", "device must be a torch.device"),
+    ],
+)
 def test_bad_input_raises_before_any_work(forward, device, text):
     with pytest.raises(TypeError, match=text):
         d2lmha.memory.peak_bytes(forward, device)

@@ -1,4 +1,5 @@
 """The real model: offline loading, integrity check, and parity with transformers' BertModel."""
+
 import shutil
 
 import pytest
@@ -8,9 +9,11 @@ from torch.testing import assert_close
 import d2lmha
 from d2lmha import minilm
 
-SENTENCES = ["The quick brown fox jumps over the lazy dog.",
-             "Attention heads look at different words.",
-             "Short one."]
+SENTENCES = [
+    "The quick brown fox jumps over the lazy dog.",
+    "Attention heads look at different words.",
+    "Short one.",
+]
 
 
 def test_shapes_and_tokenizer(minilm_model):
@@ -36,7 +39,8 @@ def minilm_model(minilm):
 def reference():
     transformers = pytest.importorskip("transformers")
     model = transformers.BertModel.from_pretrained(
-        str(minilm.minilm_path()), attn_implementation="eager", local_files_only=True)
+        str(minilm.minilm_path()), attn_implementation="eager", local_files_only=True
+    )
     return model.eval()
 
 
@@ -50,23 +54,27 @@ def test_parity_with_transformers_on_a_padded_batch(minilm_model, reference):
         theirs = reference(input_ids=ids, attention_mask=mask, output_attentions=True)
     real = mask.bool()
     # Hidden states of real tokens (padding positions are never used downstream).
-    assert_close(ours.last_hidden_state[real], theirs.last_hidden_state[real],
-                 atol=1e-4, rtol=0)
+    assert_close(ours.last_hidden_state[real], theirs.last_hidden_state[real], atol=1e-4, rtol=0)
     assert len(theirs.attentions) == 6
     for a, b in zip(ours.attentions, theirs.attentions, strict=True):
         assert_close(a, b, atol=1e-4, rtol=0)  # every head, every row
     fused = model(ids, mask, need_weights=False)
     assert fused.attentions is None
-    assert_close(fused.last_hidden_state[real], theirs.last_hidden_state[real],
-                 atol=1e-4, rtol=0)
+    assert_close(fused.last_hidden_state[real], theirs.last_hidden_state[real], atol=1e-4, rtol=0)
 
 
 def test_sentence_embeddings_rank_paraphrases(minilm_model):
     model, tokenizer = minilm_model
     with torch.no_grad():
-        E = d2lmha.sentence_embeddings(model, tokenizer, [
-            "A man is playing a guitar.", "Someone plays the guitar.",
-            "The stock market fell sharply today."])
+        E = d2lmha.sentence_embeddings(
+            model,
+            tokenizer,
+            [
+                "A man is playing a guitar.",
+                "Someone plays the guitar.",
+                "The stock market fell sharply today.",
+            ],
+        )
     assert_close(E.norm(dim=-1), torch.ones(3))
     similarity = E @ E.T
     assert similarity[0, 1] > similarity[0, 2] + 0.3
@@ -74,6 +82,7 @@ def test_sentence_embeddings_rank_paraphrases(minilm_model):
 
 def test_every_checkpoint_tensor_is_mapped_or_known_unused():
     from safetensors import safe_open
+
     path = minilm.minilm_path() / "model.safetensors"
     with safe_open(str(path), "pt") as f:
         names = [minilm.hf_to_d2lmha_name(k) for k in f.keys()]
@@ -94,6 +103,7 @@ def test_changed_file_is_refused(tmp_path):
 
 def test_missing_package_says_what_to_do(monkeypatch):
     import builtins
+
     real_import = builtins.__import__
 
     def fake_import(name, *args, **kwargs):

@@ -5,13 +5,13 @@ Weights are copied from the d2lmha layer into the reference (``d2lmha.to_torch_m
 must agree. Also: the loop and einsum versions (``d2lmha.multihead_variants``) agree with
 the layer, and refuse bad input.
 """
+
 import pytest
 import torch
 from torch.testing import assert_close
 
 import d2lmha
-from benchmarks.d2l_reference import (d2l_available, d2l_multihead_from, d2l_source_path,
-                                      load_d2l)
+from benchmarks.d2l_reference import d2l_available, d2l_multihead_from, d2l_source_path, load_d2l
 
 BATCH, NUM_Q, NUM_K, WIDTH, HEADS = 3, 5, 7, 24, 4
 # `make install` installs d2l's source; a conda environment may not have it
@@ -29,8 +29,9 @@ def make(device, dtype=torch.float32, bias=True, seed=0):
 
 def torch_masks(valid_lens, mask, num_keys):
     """d2lmha keep-masks -> torch's 'may not attend' masks."""
-    key_padding = None if valid_lens is None else ~d2lmha.valid_lens_mask(valid_lens, 1,
-                                                                           num_keys)[:, 0]
+    key_padding = (
+        None if valid_lens is None else ~d2lmha.valid_lens_mask(valid_lens, 1, num_keys)[:, 0]
+    )
     return key_padding, None if mask is None else ~mask
 
 
@@ -41,13 +42,19 @@ def torch_masks(valid_lens, mask, num_keys):
 def test_equals_torch_multihead_attention(device, dtype, bias, masking, need_weights):
     layer, queries, keys, values = make(device, dtype, bias)
     reference = d2lmha.to_torch_multihead(layer)
-    valid_lens = (torch.tensor([2, 7, 4], device=device) if "padding" in masking else None)
+    valid_lens = torch.tensor([2, 7, 4], device=device) if "padding" in masking else None
     mask = d2lmha.causal_mask(NUM_Q, NUM_K, device=device) if "causal" in masking else None
     key_padding, attn_mask = torch_masks(valid_lens, mask, NUM_K)
     ours = layer(queries, keys, values, valid_lens, need_weights=need_weights, mask=mask)
-    theirs, theirs_weights = reference(queries, keys, values, key_padding_mask=key_padding,
-                                       attn_mask=attn_mask, need_weights=need_weights,
-                                       average_attn_weights=False)
+    theirs, theirs_weights = reference(
+        queries,
+        keys,
+        values,
+        key_padding_mask=key_padding,
+        attn_mask=attn_mask,
+        need_weights=need_weights,
+        average_attn_weights=False,
+    )
     assert_close(ours, theirs)
     if need_weights:
         assert layer.attention_weights.shape == (BATCH, HEADS, NUM_Q, NUM_K)
@@ -65,8 +72,9 @@ def test_gradients_equal_torch(device, need_weights):
     X = queries.clone().requires_grad_(True)
     Y = X.detach().clone().requires_grad_(True)
     layer(X, keys, values, valid_lens, need_weights=need_weights).pow(2).sum().backward()
-    reference(Y, keys, values, key_padding_mask=key_padding,
-              need_weights=need_weights)[0].pow(2).sum().backward()
+    reference(Y, keys, values, key_padding_mask=key_padding, need_weights=need_weights)[0].pow(
+        2
+    ).sum().backward()
     assert_close(X.grad, Y.grad)
     W_grads = torch.cat([layer.W_q.weight.grad, layer.W_k.weight.grad, layer.W_v.weight.grad])
     assert_close(W_grads, reference.in_proj_weight.grad)
@@ -78,8 +86,11 @@ def test_to_torch_multihead_other_key_and_value_widths(device):
     layer = d2lmha.MultiHeadAttention(8, 2, bias=True, key_size=5, value_size=3).to(device)
     reference = d2lmha.to_torch_multihead(layer)
     assert not reference._qkv_same_embed_dim and reference.training
-    Q, K, V = (torch.randn(2, 4, 8, device=device), torch.randn(2, 6, 5, device=device),
-               torch.randn(2, 6, 3, device=device))
+    Q, K, V = (
+        torch.randn(2, 4, 8, device=device),
+        torch.randn(2, 6, 5, device=device),
+        torch.randn(2, 6, 3, device=device),
+    )
     assert_close(layer(Q, K, V), reference(Q, K, V)[0])
 
 
@@ -91,6 +102,7 @@ def test_to_torch_multihead_errors():
 
 
 # --- d2l 1.0.3 ------------------------------------------------------------------------
+
 
 @needs_d2l
 def test_d2l_reference_is_loaded_from_the_installed_source():
@@ -111,12 +123,15 @@ def test_d2l_reference_is_loaded_from_the_installed_source():
 def test_equals_d2l_multihead_attention(device, bias, lens, need_weights):
     layer, queries, keys, values = make(device, bias=bias)
     reference = d2l_multihead_from(layer)
-    valid_lens = {"none": None, "batch": torch.tensor([2, 7, 4]),
-                  "batch, queries": torch.randint(1, NUM_K + 1, (BATCH, NUM_Q))}[lens]
+    valid_lens = {
+        "none": None,
+        "batch": torch.tensor([2, 7, 4]),
+        "batch, queries": torch.randint(1, NUM_K + 1, (BATCH, NUM_Q)),
+    }[lens]
     valid_lens = None if valid_lens is None else valid_lens.to(device)
     ours = layer(queries, keys, values, valid_lens, need_weights=need_weights)
     assert_close(ours, reference(queries, keys, values, valid_lens))
-    d2l_weights = reference.attention.attention_weights        # (batch*heads, q, k)
+    d2l_weights = reference.attention.attention_weights  # (batch*heads, q, k)
     assert d2l_weights.shape == (BATCH * HEADS, NUM_Q, NUM_K)
     if need_weights:
         assert_close(layer.attention_weights, d2l_weights.reshape(BATCH, HEADS, NUM_Q, NUM_K))
@@ -134,6 +149,7 @@ def test_transpose_functions_equal_d2l_methods(device):
 
 # --- loop and einsum versions ---------------------------------------------------------
 
+
 @pytest.mark.parametrize("version", [d2lmha.multihead_loop, d2lmha.multihead_einsum])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("bias", [False, True])
@@ -142,10 +158,10 @@ def test_loop_and_einsum_equal_the_layer(device, version, dtype, bias, masking):
     layer, queries, keys, values = make(device, dtype, bias)
     valid_lens = mask = None
     if masking == "batch":
-        valid_lens = torch.tensor([2, 7, 0], device=device)    # 0: a row with no key
+        valid_lens = torch.tensor([2, 7, 0], device=device)  # 0: a row with no key
     elif masking == "batch, queries":
         valid_lens = torch.randint(0, NUM_K + 1, (BATCH, NUM_Q)).to(device)
-    elif masking == "per-head":                                # [batch, heads, q, k]
+    elif masking == "per-head":  # [batch, heads, q, k]
         mask = torch.rand(BATCH, HEADS, NUM_Q, NUM_K).to(device) > 0.3
     out, weights = version(layer, queries, keys, values, valid_lens, mask)
     assert_close(out, layer(queries, keys, values, valid_lens, mask=mask))

@@ -27,11 +27,15 @@ def test_starts_with_the_setup_cell(path):
     first = nbformat.read(path, as_version=4).cells[0]
     assert first.cell_type == "code"
     assert first.source == tool.setup_source(path.parent.name), (
-        "run `python -m tools.notebooks setup` (the set-up cell is made from pyproject.toml)")
+        "run `python -m tools.notebooks setup` (the set-up cell is made from pyproject.toml)"
+    )
 
 
-@pytest.mark.parametrize("path", [p for p in NOTEBOOKS if p.parent.name == "notebooks"],
-                         ids=[i for i in IDS if i.startswith("notebooks/")])
+@pytest.mark.parametrize(
+    "path",
+    [p for p in NOTEBOOKS if p.parent.name == "notebooks"],
+    ids=[i for i in IDS if i.startswith("notebooks/")],
+)
 def test_chapter_header_links_to_colab_and_binder(path):
     header = next(c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown")
     title, blank, links = header.source.split("\n")[:3]
@@ -45,7 +49,8 @@ def test_no_transient_metadata(path):
     committed, stripped = tool.expected(["strip"], path)
     assert committed == stripped, (
         f"{path.name} carries execution timestamps or other transient metadata: "
-        "run `python -m tools.notebooks strip`")
+        "run `python -m tools.notebooks strip`"
+    )
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
@@ -58,8 +63,11 @@ def test_every_cell_has_its_slide_type(path):
 def test_cells_were_run_top_to_bottom(path):
     """Execution counts rise cell by cell: the notebook was run top to bottom (make notebooks),
     not saved after cells were re-run by hand in another order."""
-    counts = [c.execution_count for c in nbformat.read(path, as_version=4).cells
-              if c.cell_type == "code" and c.execution_count is not None]
+    counts = [
+        c.execution_count
+        for c in nbformat.read(path, as_version=4).cells
+        if c.cell_type == "code" and c.execution_count is not None
+    ]
     assert counts == sorted(set(counts)), counts
 
 
@@ -120,8 +128,11 @@ def test_setup_cell_installs_the_release_where_d2lmha_is_missing(folder, monkeyp
 
 
 def test_release_refuses_a_repository_that_is_not_github(tmp_path):
-    text = (ROOT / "pyproject.toml").read_text().replace(
-        'Repository = "https://github.com/', 'Repository = "https://example.org/')
+    text = (
+        (ROOT / "pyproject.toml")
+        .read_text()
+        .replace('Repository = "https://github.com/', 'Repository = "https://example.org/')
+    )
     (tmp_path / "pyproject.toml").write_text(text)
     with pytest.raises(ValueError, match="Repository must be"):
         tool.release(tmp_path)

@@ -2,6 +2,7 @@
 these tests hold them equal to the package's versions on random inputs (masks included), check
 the chapter's restatement of d2l 1.0.3's masked_softmax against d2l's own source, and check the
 notebook_defs helper the other chapters reuse."""
+
 import ast
 import importlib.util
 from importlib import metadata
@@ -16,9 +17,8 @@ import d2lmha
 from notebook_defs import load_defs, tagged_cells
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "01_single_head_attention.ipynb"
-SHAPES = [(3, 4, 6), (2, 5, 5), (3, 2, 4, 6)]   # [batch, q, k] and [batch, heads, q, k]
-CASES = ["none", "per_sequence", "per_query", "bool_mask", "causal", "lens_and_mask",
-         "empty_rows"]
+SHAPES = [(3, 4, 6), (2, 5, 5), (3, 2, 4, 6)]  # [batch, q, k] and [batch, heads, q, k]
+CASES = ["none", "per_sequence", "per_query", "bool_mask", "causal", "lens_and_mask", "empty_rows"]
 
 
 @pytest.fixture(scope="module")
@@ -32,16 +32,20 @@ def masking(case, shape, device):
     g = torch.Generator().manual_seed(1)
     per_sequence = torch.randint(1, num_k + 1, (batch,), generator=g).to(device)
     per_query = torch.randint(0, num_k + 1, (batch, num_q), generator=g).to(device)
-    per_query[0, 0] = 0                                               # one empty row at least
+    per_query[0, 0] = 0  # one empty row at least
     mask_shape = (batch, *[1] * (len(shape) - 3), num_q, num_k)
     bool_mask = (torch.rand(mask_shape, generator=g) > 0.3).to(device)
     causal = d2lmha.causal_mask(num_q, num_k, device=device)
     empty = torch.tensor([0] + [num_k] * (batch - 1), device=device)  # sequence 0: no key
-    return {"none": {}, "per_sequence": {"valid_lens": per_sequence},
-            "per_query": {"valid_lens": per_query}, "bool_mask": {"mask": bool_mask},
-            "causal": {"mask": causal},
-            "lens_and_mask": {"valid_lens": per_sequence, "mask": causal},
-            "empty_rows": {"valid_lens": empty}}[case]
+    return {
+        "none": {},
+        "per_sequence": {"valid_lens": per_sequence},
+        "per_query": {"valid_lens": per_query},
+        "bool_mask": {"mask": bool_mask},
+        "causal": {"mask": causal},
+        "lens_and_mask": {"valid_lens": per_sequence, "mask": causal},
+        "empty_rows": {"valid_lens": empty},
+    }[case]
 
 
 def test_notebook_builds_these_in_the_open(nb):
@@ -59,9 +63,9 @@ def test_masked_softmax_matches_package(nb, device, shape, case, dtype):
     theirs = d2lmha.masked_softmax(X, **kwargs)
     assert ours.dtype == dtype and ours.shape == X.shape
     assert_close(ours, theirs)
-    assert torch.equal(ours == 0, theirs == 0)   # exactly the same entries are exactly 0
+    assert torch.equal(ours == 0, theirs == 0)  # exactly the same entries are exactly 0
     assert torch.isfinite(ours).all()
-    assert torch.equal(X, before)                # the caller's scores are left alone
+    assert torch.equal(X, before)  # the caller's scores are left alone
 
 
 def test_masked_softmax_empty_row_is_zeros_not_uniform(nb, device):
@@ -108,11 +112,17 @@ def test_dot_product_attention_matches_package(nb, device, shape, case):
 def test_self_attention_head_is_one_head_multihead_attention(nb, device, bias, case):
     num_hiddens, head_size, shape = 12, 4, (3, 5, 5)
     head = nb["SelfAttentionHead"](num_hiddens, head_size, bias=bias).to(device)
-    one_head = d2lmha.MultiHeadAttention(head_size, 1, bias=bias, query_size=num_hiddens,
-                                         key_size=num_hiddens, value_size=num_hiddens).to(device)
+    one_head = d2lmha.MultiHeadAttention(
+        head_size,
+        1,
+        bias=bias,
+        query_size=num_hiddens,
+        key_size=num_hiddens,
+        value_size=num_hiddens,
+    ).to(device)
     for name in ("W_q", "W_k", "W_v"):
         getattr(one_head, name).load_state_dict(getattr(head, name).state_dict())
-    with torch.no_grad():                        # a single head needs no output mixing
+    with torch.no_grad():  # a single head needs no output mixing
         one_head.W_o.weight.copy_(torch.eye(head_size))
         if bias:
             one_head.W_o.bias.zero_()
@@ -124,8 +134,11 @@ def test_self_attention_head_is_one_head_multihead_attention(nb, device, bias, c
 
 
 def _function_def(source: str, name: str) -> ast.FunctionDef:
-    return next(node for node in ast.parse(source).body
-                if isinstance(node, ast.FunctionDef) and node.name == name)
+    return next(
+        node
+        for node in ast.parse(source).body
+        if isinstance(node, ast.FunctionDef) and node.name == name
+    )
 
 
 @pytest.fixture(scope="module")
@@ -138,7 +151,7 @@ def d2l_source():
 
 
 def test_restated_d2l_masked_softmax_is_d2l_1_0_3(d2l_source):
-    (_, cell), = tagged_cells(NOTEBOOK, tag="d2l-1.0.3")
+    ((_, cell),) = tagged_cells(NOTEBOOK, tag="d2l-1.0.3")
     restated = _function_def(cell, "d2l_masked_softmax")
     restated.name = "masked_softmax"
     assert ast.dump(restated) == ast.dump(_function_def(d2l_source, "masked_softmax"))
@@ -146,18 +159,25 @@ def test_restated_d2l_masked_softmax_is_d2l_1_0_3(d2l_source):
 
 def test_restated_d2l_masked_softmax_behaves_like_d2l(d2l_source, device):
     namespace = {"torch": torch, "nn": torch.nn}
-    exec(compile(ast.Module([_function_def(d2l_source, "masked_softmax")], []), "d2l/torch.py",
-                 "exec"), namespace)
+    exec(
+        compile(
+            ast.Module([_function_def(d2l_source, "masked_softmax")], []), "d2l/torch.py", "exec"
+        ),
+        namespace,
+    )
     original = namespace["masked_softmax"]
     restated = load_defs(NOTEBOOK, tag="d2l-1.0.3")["d2l_masked_softmax"]
     X = torch.randn(2, 3, 4, device=device)
-    for lens in (None, torch.tensor([0, 3], device=device),
-                 torch.tensor([[1, 0, 4], [2, 2, 3]], device=device)):
+    for lens in (
+        None,
+        torch.tensor([0, 3], device=device),
+        torch.tensor([[1, 0, 4], [2, 2, 3]], device=device),
+    ):
         for dtype in (torch.float32, torch.float16):
             given_to_original, given_to_restated = X.to(dtype), X.to(dtype)
             expected = original(given_to_original, lens)
             assert_close(restated(given_to_restated, lens), expected, equal_nan=True)
-            assert torch.equal(given_to_restated, given_to_original)   # same in-place writes
+            assert torch.equal(given_to_restated, given_to_original)  # same in-place writes
     # The behaviour the chapter shows: uniform in float32, NaN in float16, input overwritten.
     lens = torch.tensor([0, 3], device=device)
     given = X.clone()
@@ -178,12 +198,15 @@ def _write_notebook(path, cells):
 
 
 def test_load_defs_runs_imports_and_tagged_cells_only(tmp_path):
-    path = _write_notebook(tmp_path / "nb.ipynb", [
-        ("%matplotlib inline\nimport math", None),
-        ("def root(x):\n    return math.sqrt(x)\nSCALE = 2", ["in-the-open"]),
-        ("raise RuntimeError('an untagged cell must not run')", None),
-        ("def twice(x):\n    return SCALE * root(x)", ["in-the-open", "other"]),
-    ])
+    path = _write_notebook(
+        tmp_path / "nb.ipynb",
+        [
+            ("%matplotlib inline\nimport math", None),
+            ("def root(x):\n    return math.sqrt(x)\nSCALE = 2", ["in-the-open"]),
+            ("raise RuntimeError('an untagged cell must not run')", None),
+            ("def twice(x):\n    return SCALE * root(x)", ["in-the-open", "other"]),
+        ],
+    )
     defs = load_defs(path)
     assert set(defs) == {"root", "SCALE", "twice"}
     assert defs["twice"](16) == 8

@@ -6,6 +6,7 @@ Each must equal ``d2lmha.MultiHeadAttention`` (and the loop/einsum ones the pack
 ``d2lmha.multihead_loop`` / ``d2lmha.multihead_einsum``) on random inputs and weights,
 with and without bias and padding.
 """
+
 from pathlib import Path
 
 import pytest
@@ -25,8 +26,15 @@ def nb():
 
 
 def test_the_notebook_defines_the_four_versions(nb):
-    assert {"multihead_loop", "multihead_batched", "multihead_einsum", "multihead_fused",
-            "transpose_qkv", "transpose_output", "project_head"} <= set(nb)
+    assert {
+        "multihead_loop",
+        "multihead_batched",
+        "multihead_einsum",
+        "multihead_fused",
+        "transpose_qkv",
+        "transpose_output",
+        "project_head",
+    } <= set(nb)
 
 
 @pytest.fixture(params=[False, True], ids=["no bias", "bias"])
@@ -38,8 +46,11 @@ def case(request, device):
     return layer, queries, keys, values
 
 
-LENS = {"none": None, "batch": torch.tensor([3, 7]),
-        "batch, queries": torch.tensor([[1, 2, 3, 4, 5], [7, 6, 5, 4, 3]])}
+LENS = {
+    "none": None,
+    "batch": torch.tensor([3, 7]),
+    "batch, queries": torch.tensor([[1, 2, 3, 4, 5], [7, 6, 5, 4, 3]]),
+}
 
 
 @pytest.mark.parametrize("name", ["multihead_loop", "multihead_batched", "multihead_einsum"])
@@ -51,7 +62,7 @@ def test_weights_versions_equal_the_package(nb, case, name, lens):
     assert_close(out, layer(queries, keys, values, valid_lens))
     assert weights.shape == (BATCH, HEADS, NUM_Q, NUM_K)
     assert_close(weights, layer.attention_weights)
-    package = getattr(d2lmha, name, None)      # the loop and einsum versions live there too
+    package = getattr(d2lmha, name, None)  # the loop and einsum versions live there too
     if package is not None:
         assert_close(out, package(layer, queries, keys, values, valid_lens)[0])
 
@@ -70,7 +81,9 @@ def test_transposes_equal_the_package(nb):
     X = torch.randn(BATCH, NUM_Q, WIDTH)
     folded = nb["transpose_qkv"](X, HEADS)
     assert torch.equal(folded, d2lmha.transpose_qkv(X, HEADS))
-    assert torch.equal(nb["transpose_output"](folded, HEADS), d2lmha.transpose_output(folded, HEADS))
+    assert torch.equal(
+        nb["transpose_output"](folded, HEADS), d2lmha.transpose_output(folded, HEADS)
+    )
     assert torch.equal(nb["transpose_output"](folded, HEADS), X)
 
 

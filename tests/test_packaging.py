@@ -86,16 +86,32 @@ def test_declared_python_is_the_tested_one():
 
 def test_wheel_builds_without_warnings_and_ships_everything(tmp_path):
     done = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-v",
-         "-w", str(tmp_path), str(ROOT)],
-        capture_output=True, text=True, cwd=tmp_path)
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-v",
+            "-w",
+            str(tmp_path),
+            str(ROOT),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     log = done.stdout + done.stderr
     # Python warning classes (SetuptoolsDeprecationWarning, BuildBackendWarning, ...) and
     # pip's "WARNING:" lines; distutils' "warning: byte-compiling is disabled" is not one.
-    warnings = [line for line in log.splitlines()
-                if re.search(r"[A-Za-z]Warning\b|WARNING:", line)
-                and "is ignored: it is neither" not in line]  # a local pip index absent here
+    warnings = [
+        line
+        for line in log.splitlines()
+        if re.search(r"[A-Za-z]Warning\b|WARNING:", line)
+        and "is ignored: it is neither" not in line
+    ]  # a local pip index absent here
     assert warnings == [], "\n".join(warnings)
     (wheel,) = tmp_path.glob("d2lmha-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())

@@ -1,4 +1,5 @@
 """Paraphrase data, the contrastive loss and the embedding-agreement measures of chapter 05."""
+
 import math
 
 import pytest
@@ -21,7 +22,7 @@ def test_contrastive_loss_values():
     same = torch.ones(n, 4)
     assert_close(paraphrases.contrastive_loss(same, same), torch.tensor(math.log(n)))
     identity = torch.eye(n)
-    expected = math.log(1 + (n - 1) * math.exp(-20.0))       # cos 1 vs cos 0, scale 20
+    expected = math.log(1 + (n - 1) * math.exp(-20.0))  # cos 1 vs cos 0, scale 20
     assert_close(paraphrases.contrastive_loss(identity, identity), torch.tensor(expected))
     A, B = torch.randn(n, 8), torch.randn(n, 8)
     one_way = paraphrases.contrastive_loss(A, B, symmetric=False)
@@ -39,10 +40,10 @@ def test_embedding_agreement_and_retrieval():
     E = torch.randn(6, 4)
     same = paraphrases.embedding_agreement(E, E)
     assert same["cosine"] == pytest.approx(1.0) and same["spearman"] == pytest.approx(1.0)
-    scaled = paraphrases.embedding_agreement(2 * E, E)          # cosine ignores length
+    scaled = paraphrases.embedding_agreement(2 * E, E)  # cosine ignores length
     assert scaled["cosine"] == pytest.approx(1.0)
     flat = paraphrases.embedding_agreement(torch.ones(6, 4), E)
-    assert flat["spearman"] == 0.0                              # defined, not NaN
+    assert flat["spearman"] == 0.0  # defined, not NaN
     assert paraphrases.embedding_agreement(-E, E)["cosine"] == pytest.approx(-1.0)
     assert paraphrases.retrieval_accuracy(E, E) == 1.0
     assert paraphrases.retrieval_accuracy(E, E.roll(1, 0)) == 0.0

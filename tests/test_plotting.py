@@ -1,4 +1,5 @@
 """show_heatmaps: layout, one shared colour scale, inputs of every kind, errors."""
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -18,8 +19,12 @@ def test_grid_and_shared_colour_scale(device):
     weights = torch.rand(2, 3, 4, 5, device=device, requires_grad=True)
     weights_np = weights.detach().cpu().numpy()
     weights_np[0, 0, 0, 0], weights_np[1, 2, 3, 4] = 0.0, 3.0  # extremes in different panels
-    fig = show_heatmaps(torch.tensor(weights_np, device=device, requires_grad=True),
-                        "keys", "queries", titles=["h0", "h1", "h2"])
+    fig = show_heatmaps(
+        torch.tensor(weights_np, device=device, requires_grad=True),
+        "keys",
+        "queries",
+        titles=["h0", "h1", "h2"],
+    )
     images = _images(fig)
     assert len(images) == 6
     assert {im.norm.vmin for im in images} == {0.0} and {im.norm.vmax for im in images} == {3.0}
@@ -38,8 +43,13 @@ def test_accepts_2d_3d_4d_and_arrays(shape, panels):
 
 
 def test_titles_per_panel_and_row_labels():
-    fig = show_heatmaps(torch.rand(2, 3, 2, 2), "keys", "queries",
-                        titles=[["a", "b", "c"], ["d", "e", "f"]], row_labels=["s0", "s1"])
+    fig = show_heatmaps(
+        torch.rand(2, 3, 2, 2),
+        "keys",
+        "queries",
+        titles=[["a", "b", "c"], ["d", "e", "f"]],
+        row_labels=["s0", "s1"],
+    )
     assert [ax.get_title() for ax in fig.axes[:6]] == list("abcdef")
     assert fig.axes[0].get_ylabel() == "s0\nqueries" and fig.axes[3].get_ylabel() == "s1\nqueries"
     assert fig.axes[1].get_ylabel() == ""
@@ -47,20 +57,24 @@ def test_titles_per_panel_and_row_labels():
 
 
 def test_token_tick_labels():
-    fig = show_heatmaps(torch.rand(1, 1, 2, 3), "k", "q", xticklabels=["a", "b", "c"],
-                        yticklabels=["x", "y"])
+    fig = show_heatmaps(
+        torch.rand(1, 1, 2, 3), "k", "q", xticklabels=["a", "b", "c"], yticklabels=["x", "y"]
+    )
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["a", "b", "c"]
     plt.close(fig)
 
 
-@pytest.mark.parametrize("matrices, kwargs, text", [
-    (torch.rand(1, 1, 1, 2, 2), {}, "rows, cols, queries, keys"),
-    (torch.rand(1, 2, 3, 3), {"titles": ["only one"]}, "one title per column"),
-    (torch.rand(2, 2, 3, 3), {"titles": [["a", "b"], ["c"]]}, "one title per column"),
-    (torch.rand(2, 2, 3, 3), {"row_labels": ["only one"]}, "one per row"),
-    (torch.tensor([[0.5, float("nan")]]), {}, "NaN"),
-    (torch.rand(1, 1, 2, 3), {"xticklabels": ["a"]}, "xticklabels"),
-])
+@pytest.mark.parametrize(
+    "matrices, kwargs, text",
+    [
+        (torch.rand(1, 1, 1, 2, 2), {}, "rows, cols, queries, keys"),
+        (torch.rand(1, 2, 3, 3), {"titles": ["only one"]}, "one title per column"),
+        (torch.rand(2, 2, 3, 3), {"titles": [["a", "b"], ["c"]]}, "one title per column"),
+        (torch.rand(2, 2, 3, 3), {"row_labels": ["only one"]}, "one per row"),
+        (torch.tensor([[0.5, float("nan")]]), {}, "NaN"),
+        (torch.rand(1, 1, 2, 3), {"xticklabels": ["a"]}, "xticklabels"),
+    ],
+)
 def test_errors(matrices, kwargs, text):
     with pytest.raises(ValueError, match=text):
         show_heatmaps(matrices, "k", "q", **kwargs)

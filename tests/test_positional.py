@@ -1,5 +1,6 @@
 """Positional encodings (d2lmha.positional): parity with d2l 1.0.3, the properties chapter 03
 shows, and the errors."""
+
 import math
 
 import pytest
@@ -25,13 +26,12 @@ def d2l_positional_encoding():
 @pytest.mark.parametrize("num_hiddens, max_len", [(2, 5), (32, 60), (384, 512), (64, 1000)])
 def test_sinusoidal_matches_d2l(d2l_positional_encoding, num_hiddens, max_len):
     D2LPositionalEncoding = d2l_positional_encoding
-    reference = D2LPositionalEncoding(num_hiddens, 0.0, max_len).P        # float32 maths
+    reference = D2LPositionalEncoding(num_hiddens, 0.0, max_len).P  # float32 maths
     ours = PositionalEncoding(num_hiddens, 0.0, max_len)
     # d2l computes the angles in float32; ours are float64, rounded once at the end.
     assert_close(ours.P, reference, rtol=0, atol=1e-4)
     X = torch.randn(2, max_len, num_hiddens)
-    assert_close(ours(X), D2LPositionalEncoding(num_hiddens, 0.0, max_len)(X),
-                 rtol=0, atol=1e-4)
+    assert_close(ours(X), D2LPositionalEncoding(num_hiddens, 0.0, max_len)(X), rtol=0, atol=1e-4)
 
 
 def test_float64_matrix_is_the_formula():
@@ -54,7 +54,7 @@ def test_fixed_rotation_maps_pos_to_pos_plus_delta(delta):
     turn = torch.polar(torch.ones_like(w), delta * w)
     assert_close(Z[:-delta] * turn, Z[delta:], rtol=0, atol=1e-10)
     # The same factor fails for another offset: the property is specific, not trivial.
-    assert (Z[:-delta - 1] * turn - Z[delta + 1:]).abs().max() > 1e-2
+    assert (Z[: -delta - 1] * turn - Z[delta + 1 :]).abs().max() > 1e-2
 
 
 def test_gram_matrix_depends_only_on_distance():
@@ -70,14 +70,17 @@ def test_sinusoidal_extends_past_any_length():
     assert_close(long.norm(dim=-1), torch.full((5000,), 4.0))
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda: sinusoidal_encoding(10, 7), "num_hiddens=7 must be even"),
-    (lambda: PositionalEncoding(5), "num_hiddens=5 must be even"),
-    (lambda: sinusoidal_encoding(0, 8), "max_len=0"),
-    (lambda: PositionalEncoding(8, max_len=10)(torch.randn(1, 11, 8)), "max_len=10"),
-    (lambda: PositionalEncoding(8)(torch.randn(1, 4, 6)), "num_hiddens=8"),
-    (lambda: PositionalEncoding(8)(torch.randn(4, 8)), "at least 3 dimensions"),
-])
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: sinusoidal_encoding(10, 7), "num_hiddens=7 must be even"),
+        (lambda: PositionalEncoding(5), "num_hiddens=5 must be even"),
+        (lambda: sinusoidal_encoding(0, 8), "max_len=0"),
+        (lambda: PositionalEncoding(8, max_len=10)(torch.randn(1, 11, 8)), "max_len=10"),
+        (lambda: PositionalEncoding(8)(torch.randn(1, 4, 6)), "num_hiddens=8"),
+        (lambda: PositionalEncoding(8)(torch.randn(4, 8)), "at least 3 dimensions"),
+    ],
+)
 def test_sinusoidal_errors(call, message):
     with pytest.raises(ValueError, match=message):
         call()
@@ -95,13 +98,19 @@ def test_learned_encoding_is_trainable_and_bounded():
         enc(torch.randn(1, 11, 6))
 
 
-@pytest.mark.parametrize("call, error, message", [
-    (lambda: LearnedPositionalEncoding(0), ValueError, "num_hiddens=0"),
-    (lambda: LearnedPositionalEncoding(4, max_len=2.5), TypeError, "max_len must be an int"),
-    (lambda: LearnedPositionalEncoding(4)(torch.randn(1, 3, 5)), ValueError, "num_hiddens=4"),
-    (lambda: LearnedPositionalEncoding(4)(torch.ones(1, 3, 4, dtype=torch.long)), TypeError,
-     "floating"),
-])
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        (lambda: LearnedPositionalEncoding(0), ValueError, "num_hiddens=0"),
+        (lambda: LearnedPositionalEncoding(4, max_len=2.5), TypeError, "max_len must be an int"),
+        (lambda: LearnedPositionalEncoding(4)(torch.randn(1, 3, 5)), ValueError, "num_hiddens=4"),
+        (
+            lambda: LearnedPositionalEncoding(4)(torch.ones(1, 3, 4, dtype=torch.long)),
+            TypeError,
+            "floating",
+        ),
+    ],
+)
 def test_learned_errors(call, error, message):
     with pytest.raises(error, match=message):
         call()

@@ -1,6 +1,7 @@
 """d2lmha.pruning: a pruned layer equals the masked layer (float64, with and without bias,
 every path), down to 0 heads; encoder-level pruning of the real model equals masking;
 parameter counts; errors; chapter 05's in-the-open slicing held to the package's."""
+
 from pathlib import Path
 
 import pytest
@@ -12,13 +13,17 @@ from d2lmha import pruning
 from notebook_defs import load_defs
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "05_head_importance.ipynb"
-REMOVALS = [[], [2], [0, 3], [1, 2, 3], [3, 0, 1, 2]]   # the last: every head, unordered
+REMOVALS = [[], [2], [0, 3], [1, 2, 3], [3, 0, 1, 2]]  # the last: every head, unordered
 
 
 def make_layer(device, bias, num_hiddens=16, num_heads=4, **sizes):
     torch.manual_seed(0)
-    return d2lmha.MultiHeadAttention(num_hiddens, num_heads, bias=bias,
-                                     **sizes).double().to(device).eval()
+    return (
+        d2lmha.MultiHeadAttention(num_hiddens, num_heads, bias=bias, **sizes)
+        .double()
+        .to(device)
+        .eval()
+    )
 
 
 def gate(num_heads, removed, device):
@@ -35,14 +40,18 @@ def test_pruned_layer_equals_masked_layer(device, bias, removed, need_weights):
     g = torch.Generator().manual_seed(2)
     X = torch.randn(3, 5, 16, generator=g, dtype=torch.float64).to(device)
     Y = torch.randn(3, 7, 16, generator=g, dtype=torch.float64).to(device)
-    valid_lens = torch.tensor([7, 3, 0], device=device)      # one sequence with no key
+    valid_lens = torch.tensor([7, 3, 0], device=device)  # one sequence with no key
     small = pruning.prune_heads(mha, removed)
     assert small.num_heads == 4 - len(removed)
     assert small.kept_heads == tuple(h for h in range(4) if h not in removed)
-    for kwargs in ({}, {"valid_lens": valid_lens},
-                   {"mask": d2lmha.causal_mask(5, 7, device=device)}):
-        expected = mha(X, Y, Y, head_mask=gate(4, removed, device), need_weights=need_weights,
-                       **kwargs)
+    for kwargs in (
+        {},
+        {"valid_lens": valid_lens},
+        {"mask": d2lmha.causal_mask(5, 7, device=device)},
+    ):
+        expected = mha(
+            X, Y, Y, head_mask=gate(4, removed, device), need_weights=need_weights, **kwargs
+        )
         out = small(X, Y, Y, need_weights=need_weights, **kwargs)
         assert out.dtype == torch.float64 and out.shape == (3, 5, 16)
         assert_close(out, expected, atol=1e-12, rtol=1e-12)
@@ -58,7 +67,7 @@ def test_zero_heads_output_is_the_output_bias(device, bias):
     empty = pruning.prune_heads(mha, range(4))
     X = torch.randn(2, 3, 16, dtype=torch.float64, device=device)
     out = empty(X, X, X)
-    expected = (mha.W_o.bias if bias else torch.zeros(16, dtype=torch.float64, device=device))
+    expected = mha.W_o.bias if bias else torch.zeros(16, dtype=torch.float64, device=device)
     assert_close(out, expected.expand(2, 3, 16))
     assert empty.attention_weights.shape == (2, 0, 3, 3)
     assert empty(X, X, X, need_weights=False).shape == (2, 3, 16)
@@ -91,7 +100,7 @@ def test_other_input_widths(device):
 def test_pruning_twice_and_head_mask_on_the_pruned_layer(device):
     mha = make_layer(device, True)
     X = torch.randn(2, 5, 16, dtype=torch.float64, device=device)
-    twice = pruning.prune_heads(pruning.prune_heads(mha, [1]), [0])   # drops 1, then 0
+    twice = pruning.prune_heads(pruning.prune_heads(mha, [1]), [0])  # drops 1, then 0
     assert twice.kept_heads == (2, 3) and twice.num_heads == 2
     assert_close(twice(X, X, X), mha(X, X, X, head_mask=gate(4, [0, 1], device)))
     half = torch.tensor([0.5, 1.0], dtype=torch.float64, device=device)
@@ -109,11 +118,11 @@ def test_source_untouched_and_no_random_numbers_drawn(device):
     assert torch.equal(torch.get_rng_state(), state)
     assert all(torch.equal(before[k], v) for k, v in mha.state_dict().items())
     with torch.no_grad():
-        small.W_q.weight.zero_()                     # the copy owns its weights
+        small.W_q.weight.zero_()  # the copy owns its weights
     assert torch.equal(mha.W_q.weight, before["W_q.weight"])
     assert not small.training
     X = torch.randn(1, 3, 16, dtype=torch.float64, device=device)
-    small(X, X, X).sum().backward()                  # and it can be trained further
+    small(X, X, X).sum().backward()  # and it can be trained further
     assert small.W_o.weight.grad.shape == (16, 12)
 
 
@@ -145,8 +154,9 @@ def test_notebook_slicing_matches_package(device):
         X = torch.randn(2, 5, 16, dtype=torch.float64, device=device)
         for keep in ([0, 1, 3], [2], [0, 1, 2, 3]):
             removed = [h for h in range(4) if h not in keep]
-            written_out = nb["pruned_self_attention"](X, nb["slice_heads"](mha, keep),
-                                                      mha.head_size)
+            written_out = nb["pruned_self_attention"](
+                X, nb["slice_heads"](mha, keep), mha.head_size
+            )
             assert_close(written_out, pruning.prune_heads(mha, removed)(X, X, X))
 
 
@@ -165,14 +175,15 @@ def test_heads_from_mask_and_count_heads(minilm):
 
 def test_encoder_pruning_on_the_real_model_matches_masking(minilm):
     model, tokenizer = minilm
-    batch = d2lmha.tokenize(tokenizer, ["Heads can be removed.",
-                                        "A pruned model is a smaller model with fewer heads.",
-                                        "Short."])
+    batch = d2lmha.tokenize(
+        tokenizer,
+        ["Heads can be removed.", "A pruned model is a smaller model with fewer heads.", "Short."],
+    )
     ids, attention_mask = batch["input_ids"], batch["attention_mask"]
     g = torch.Generator().manual_seed(0)
     mask = (torch.rand(6, 12, generator=g) > 0.5).float()
-    mask[2] = 0                                         # one layer loses every head
-    mask[5] = 1                                         # one keeps them all
+    mask[2] = 0  # one layer loses every head
+    mask[5] = 1  # one keeps them all
     before = {k: v.clone() for k, v in model.state_dict().items()}
     pruned = pruning.prune_encoder(model, pruning.heads_from_mask(mask))
     with torch.no_grad():
@@ -180,14 +191,17 @@ def test_encoder_pruning_on_the_real_model_matches_masking(minilm):
         for need_weights in (True, False):
             out = pruned(ids, attention_mask, need_weights=need_weights)
             real = attention_mask.bool()
-            assert_close(out.last_hidden_state[real], expected.last_hidden_state[real],
-                         atol=1e-5, rtol=0)
+            assert_close(
+                out.last_hidden_state[real], expected.last_hidden_state[real], atol=1e-5, rtol=0
+            )
     removed = int((mask == 0).sum())
     per_head = 4 * 384 * 32 + 3 * 32
-    assert (sum(p.numel() for p in pruned.parameters())
-            == sum(p.numel() for p in model.parameters()) - removed * per_head)
+    assert (
+        sum(p.numel() for p in pruned.parameters())
+        == sum(p.numel() for p in model.parameters()) - removed * per_head
+    )
     assert pruning.count_heads(pruned) == mask.sum(1).int().tolist()
-    assert pruning.count_heads(model) == [12] * 6                 # the original is untouched
+    assert pruning.count_heads(model) == [12] * 6  # the original is untouched
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 
 

@@ -1,4 +1,5 @@
 """RoPE (d2lmha.rope): the paper's rotation, its properties, and its error messages."""
+
 import math
 
 import pytest
@@ -14,11 +15,15 @@ def paper_rope(X: torch.Tensor, base: float = 10000.0, offset: int = 0) -> torch
     theta = [base ** (-2 * i / d) for i in range(d // 2)]
     rows = []
     for m in range(offset, offset + n):
-        blocks = [torch.tensor([[math.cos(m * t), -math.sin(m * t)],
-                                [math.sin(m * t), math.cos(m * t)]], dtype=torch.float64)
-                  for t in theta]
+        blocks = [
+            torch.tensor(
+                [[math.cos(m * t), -math.sin(m * t)], [math.sin(m * t), math.cos(m * t)]],
+                dtype=torch.float64,
+            )
+            for t in theta
+        ]
         rows.append(torch.block_diag(*blocks))
-    R = torch.stack(rows).to(X.device)                 # [n, d, d]
+    R = torch.stack(rows).to(X.device)  # [n, d, d]
     return torch.einsum("nij,...nj->...ni", R, X.double()).to(X.dtype)
 
 
@@ -39,7 +44,7 @@ def test_position_zero_is_the_identity(device):
     X = torch.randn(3, 5, 8, device=device)
     Y = rotary_embedding(X)
     assert torch.equal(Y[:, 0], X[:, 0])
-    assert not torch.allclose(Y[:, 1:], X[:, 1:])    # every other position does move
+    assert not torch.allclose(Y[:, 1:], X[:, 1:])  # every other position does move
 
 
 def test_offset_means_the_rows_start_later(device):
@@ -58,8 +63,10 @@ def test_scores_depend_only_on_the_offset(device):
     for shift in (1, 3, 17):
         assert_close(S[shift:, shift:], S[:-shift, :-shift])
     # Moving every position by the same amount (a key/value cache offset) changes nothing.
-    S_far = rotary_embedding(q.expand(n, -1).contiguous(), offset=500) @ \
-        rotary_embedding(k.expand(n, -1).contiguous(), offset=500).T
+    S_far = (
+        rotary_embedding(q.expand(n, -1).contiguous(), offset=500)
+        @ rotary_embedding(k.expand(n, -1).contiguous(), offset=500).T
+    )
     assert_close(S_far, S)
     # ... while the score does change with the offset m - n (it is not a constant).
     assert S[0].std() > 0.1 * S[0].abs().mean()
@@ -71,19 +78,19 @@ def test_equals_half_split_llama_convention_after_permuting_features(device):
     q, k = torch.randn(2, batch, heads, n, d, device=device, dtype=torch.float64)
     inv_freq = 1.0 / 10000.0 ** (torch.arange(0, d, 2, dtype=torch.float64, device=device) / d)
     freqs = torch.outer(torch.arange(n, dtype=torch.float64, device=device), inv_freq)
-    emb = torch.cat([freqs, freqs], dim=-1)[None]     # [1, n, d], Hugging Face's layout
+    emb = torch.cat([freqs, freqs], dim=-1)[None]  # [1, n, d], Hugging Face's layout
     # Interleaved pair (2i, 2i+1) <-> half-split pair (i, i + d/2).
     perm = torch.cat([torch.arange(0, d, 2), torch.arange(1, d, 2)]).to(device)
     q_hf, k_hf = llama.apply_rotary_pos_emb(q[..., perm], k[..., perm], emb.cos(), emb.sin())
     assert_close(rotary_embedding(q)[..., perm], q_hf)
     assert_close(rotary_embedding(k)[..., perm], k_hf)
     # Scores are unchanged by the permutation, so the two conventions give one attention.
-    assert_close(rotary_embedding(q) @ rotary_embedding(k).transpose(-2, -1),
-                 q_hf @ k_hf.transpose(-2, -1))
+    assert_close(
+        rotary_embedding(q) @ rotary_embedding(k).transpose(-2, -1), q_hf @ k_hf.transpose(-2, -1)
+    )
 
 
-@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32,
-                                   torch.float64])
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
 def test_keeps_dtype_and_device_and_input(device, dtype):
     X = torch.randn(2, 9, 8, device=device).to(dtype)
     before = X.clone()
@@ -111,8 +118,7 @@ def test_module_wraps_the_function(device):
 def test_angles():
     angles = rope_angles(3, 4, base=100.0, offset=2)
     assert angles.dtype == torch.float64
-    assert_close(angles, torch.tensor([[2.0, 0.2], [3.0, 0.3], [4.0, 0.4]],
-                                      dtype=torch.float64))
+    assert_close(angles, torch.tensor([[2.0, 0.2], [3.0, 0.3], [4.0, 0.4]], dtype=torch.float64))
 
 
 def test_empty_sequence_is_returned_unchanged():
@@ -120,21 +126,24 @@ def test_empty_sequence_is_returned_unchanged():
     assert rotary_embedding(X).shape == (2, 0, 4)
 
 
-@pytest.mark.parametrize("call, error, message", [
-    (lambda: rotary_embedding(torch.randn(4, 7)), ValueError, "even d"),
-    (lambda: rotary_embedding(torch.randn(8)), ValueError, "at least 2 dimensions"),
-    (lambda: rotary_embedding([[1.0, 2.0]]), TypeError, "torch.Tensor"),
-    (lambda: rotary_embedding(torch.ones(3, 4, dtype=torch.long)), TypeError, "floating"),
-    (lambda: rotary_embedding(torch.randn(3, 4), offset=-1), ValueError, "offset=-1"),
-    (lambda: rotary_embedding(torch.randn(3, 4), offset=1.5), TypeError, "offset"),
-    (lambda: rotary_embedding(torch.randn(3, 4), base=1.0), ValueError, "base=1.0"),
-    (lambda: rotary_embedding(torch.randn(3, 4), base="10000"), TypeError, "base"),
-    (lambda: rotary_embedding(torch.randn(3, 4), base=float("inf")), ValueError, "finite"),
-    (lambda: rotary_embedding(torch.randn(0, 4), offset=-2), ValueError, "offset"),
-    (lambda: RotaryEmbedding(7), ValueError, "head_size=7 must be even"),
-    (lambda: RotaryEmbedding(8)(torch.randn(2, 3, 6)), ValueError, "head_size=8"),
-    (lambda: rope_angles(0, 4), ValueError, "num_positions=0"),
-])
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        (lambda: rotary_embedding(torch.randn(4, 7)), ValueError, "even d"),
+        (lambda: rotary_embedding(torch.randn(8)), ValueError, "at least 2 dimensions"),
+        (lambda: rotary_embedding([[1.0, 2.0]]), TypeError, "torch.Tensor"),
+        (lambda: rotary_embedding(torch.ones(3, 4, dtype=torch.long)), TypeError, "floating"),
+        (lambda: rotary_embedding(torch.randn(3, 4), offset=-1), ValueError, "offset=-1"),
+        (lambda: rotary_embedding(torch.randn(3, 4), offset=1.5), TypeError, "offset"),
+        (lambda: rotary_embedding(torch.randn(3, 4), base=1.0), ValueError, "base=1.0"),
+        (lambda: rotary_embedding(torch.randn(3, 4), base="10000"), TypeError, "base"),
+        (lambda: rotary_embedding(torch.randn(3, 4), base=float("inf")), ValueError, "finite"),
+        (lambda: rotary_embedding(torch.randn(0, 4), offset=-2), ValueError, "offset"),
+        (lambda: RotaryEmbedding(7), ValueError, "head_size=7 must be even"),
+        (lambda: RotaryEmbedding(8)(torch.randn(2, 3, 6)), ValueError, "head_size=8"),
+        (lambda: rope_angles(0, 4), ValueError, "num_positions=0"),
+    ],
+)
 def test_errors_name_the_argument(call, error, message):
     with pytest.raises(error, match=message):
         call()

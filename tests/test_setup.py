@@ -1,5 +1,6 @@
 """The set-up promises: pyproject, environment.yml and Binder's environment agree; no CUDA
 wheels on a CPU install."""
+
 import re
 import tomllib
 from importlib import metadata
@@ -39,8 +40,10 @@ def conda_requirements(path=ROOT / "environment.yml") -> dict[str, str]:
             entries += [p for p in item["pip"] if not p.startswith("-e")]
         elif not item.startswith(("python=", "pip")) or item.startswith("pip:"):
             entries.append(item)
-    return dict(_name_and_spec(e.replace("=", "==", 1) if re.search(r"[^<>=!]=[^=]", e) else e)
-                for e in entries)
+    return dict(
+        _name_and_spec(e.replace("=", "==", 1) if re.search(r"[^<>=!]=[^=]", e) else e)
+        for e in entries
+    )
 
 
 def test_environment_yml_matches_pyproject():
@@ -51,7 +54,8 @@ def test_binder_installs_only_what_learners_need():
     """Binder: the course, JupyterLab and grader.check (otter); no test, lint or browser tools."""
     binder = ROOT / "binder"
     assert conda_requirements(binder / "environment.yml") == pyproject_requirements(
-        extras={"lab", "grade"})
+        extras={"lab", "grade"}
+    )
     assert "pip install --no-deps" in (binder / "postBuild").read_text()
     assert (binder / "postBuild").stat().st_mode & 0o111  # executable, as repo2docker needs
 
@@ -59,7 +63,9 @@ def test_binder_installs_only_what_learners_need():
 def test_no_cuda_wheels_on_a_cpu_build():
     if torch.version.cuda is not None:
         pytest.skip("a CUDA build of torch legitimately brings nvidia-* packages")
-    cuda = sorted(d.metadata["Name"] for d in metadata.distributions()
-                  if (d.metadata["Name"] or "").lower().startswith("nvidia"))
+    cuda = sorted(
+        d.metadata["Name"]
+        for d in metadata.distributions()
+        if (d.metadata["Name"] or "").lower().startswith("nvidia")
+    )
     assert cuda == []
-

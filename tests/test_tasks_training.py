@@ -1,4 +1,5 @@
 """Synthetic lookup task, tiny model and training loop (chapters 04 and 05)."""
+
 import pandas as pd
 import pytest
 import torch
@@ -18,7 +19,7 @@ def test_same_seed_same_batch_other_seed_other_batch():
     assert not torch.equal(X1, X3)
     generator = torch.Generator().manual_seed(3)
     first, second = task.sample(16, generator)[0], task.sample(16, generator)[0]
-    assert_close(first, X1)          # a seeded generator starts where the int seed does
+    assert_close(first, X1)  # a seeded generator starts where the int seed does
     assert not torch.equal(first, second)  # ...and moves on
 
 
@@ -60,22 +61,25 @@ def test_decode_inverts_labels():
     assert tokens.shape == (5, 10, 3)
     for j, o in enumerate(task.offsets):
         i = torch.arange(10)
-        inside = (Y[0] != IGNORE_INDEX)
+        inside = Y[0] != IGNORE_INDEX
         assert_close(tokens[:, inside, j], X[:, i[inside] + o])
     assert (tokens[Y == IGNORE_INDEX] == IGNORE_INDEX).all()
     with pytest.raises(TypeError, match="integer"):
         task.decode(Y.float())
 
 
-@pytest.mark.parametrize("kwargs, error, text", [
-    ({"vocab_size": 1}, ValueError, "vocab_size=1 must be >= 2"),
-    ({"offsets": (0, 1)}, ValueError, "distinct and non-zero"),
-    ({"offsets": (1, 1)}, ValueError, "distinct and non-zero"),
-    ({"offsets": ()}, ValueError, "at least one"),
-    ({"offsets": (1.0,)}, TypeError, "offsets must be ints"),
-    ({"seq_len": 3, "offsets": (-1, 2)}, ValueError, "expected seq_len > 3"),
-    ({"seq_len": 2.0}, TypeError, "seq_len must be an int"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, text",
+    [
+        ({"vocab_size": 1}, ValueError, "vocab_size=1 must be >= 2"),
+        ({"offsets": (0, 1)}, ValueError, "distinct and non-zero"),
+        ({"offsets": (1, 1)}, ValueError, "distinct and non-zero"),
+        ({"offsets": ()}, ValueError, "at least one"),
+        ({"offsets": (1.0,)}, TypeError, "offsets must be ints"),
+        ({"seq_len": 3, "offsets": (-1, 2)}, ValueError, "expected seq_len > 3"),
+        ({"seq_len": 2.0}, TypeError, "seq_len must be an int"),
+    ],
+)
 def test_task_errors(kwargs, error, text):
     with pytest.raises(error, match=text):
         LookupTask(**kwargs)
@@ -127,8 +131,9 @@ def test_head_mask_zero_removes_a_head(device):
     model = tiny_model(task, num_heads=2, num_hiddens=16, device=device).eval()
     X, _ = task.sample(2, 0, device)
     assert_close(model(X, head_mask=torch.ones(1, 2, device=device)), model(X))
-    assert not torch.allclose(model(X, head_mask=torch.tensor([[1.0, 0.0]], device=device)),
-                              model(X))
+    assert not torch.allclose(
+        model(X, head_mask=torch.tensor([[1.0, 0.0]], device=device)), model(X)
+    )
 
 
 def test_loss_and_accuracy_skip_unlabelled_positions():
@@ -183,13 +188,16 @@ def test_evaluate_per_offset_accuracy_of_a_perfect_and_a_half_right_model():
     assert half["accuracy"] == 0.0 and half["accuracy@-1"] == 1.0 and half["accuracy@+2"] == 0.0
 
 
-@pytest.mark.parametrize("kwargs, error, text", [
-    ({"num_steps": 0}, ValueError, "num_steps=0"),
-    ({"lr": -1.0}, ValueError, "lr=-1.0"),
-    ({"lr": float("nan")}, ValueError, "finite"),
-    ({"lr": "fast"}, TypeError, "lr must be a float"),
-    ({"batch_size": 2.5}, TypeError, "batch_size must be an int"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, text",
+    [
+        ({"num_steps": 0}, ValueError, "num_steps=0"),
+        ({"lr": -1.0}, ValueError, "lr=-1.0"),
+        ({"lr": float("nan")}, ValueError, "finite"),
+        ({"lr": "fast"}, TypeError, "lr must be a float"),
+        ({"batch_size": 2.5}, TypeError, "batch_size must be an int"),
+    ],
+)
 def test_train_errors_before_any_step(kwargs, error, text):
     task = LookupTask(vocab_size=4, seq_len=8)
     model = tiny_model(task, num_heads=1, num_hiddens=8)
@@ -211,13 +219,21 @@ def test_progress_bar_reports_the_run(capsys):
 
 def test_head_count_study_rows_and_errors():
     from d2lmha.training import head_count_study
+
     task = LookupTask(vocab_size=8, seq_len=6, offsets=(-1, 1))
     rows = head_count_study(task, [(1, 8), (2, 8)], [0, 3], num_steps=3, batch_size=4)
     assert [(r["heads"], r["width"], r["d_k"], r["steps"], r["seed"]) for r in rows] == [
-        (1, 8, 8, 3, 0), (1, 8, 8, 3, 3), (2, 8, 4, 3, 0), (2, 8, 4, 3, 3)]
+        (1, 8, 8, 3, 0),
+        (1, 8, 8, 3, 3),
+        (2, 8, 4, 3, 0),
+        (2, 8, 4, 3, 3),
+    ]
     assert all(0.0 <= r["accuracy"] <= 1.0 and "accuracy@-1" in r for r in rows)
-    for configs, seeds, text in (([], [0], "non-empty"), ([(3, 8)], [0], "not divisible"),
-                                 ([(1, 8)], [-1], "seed")):
+    for configs, seeds, text in (
+        ([], [0], "non-empty"),
+        ([(3, 8)], [0], "not divisible"),
+        ([(1, 8)], [-1], "seed"),
+    ):
         with pytest.raises(ValueError, match=text):
             head_count_study(task, configs, seeds, num_steps=1)
 
@@ -225,12 +241,15 @@ def test_head_count_study_rows_and_errors():
 def test_stored_head_count_study_is_what_training_gives():
     # The chapter reads this file instead of training 30 models; re-run two of its rows.
     from d2lmha.training import STUDY_CONFIGS, STUDY_SEEDS, head_count_study, load_head_count_study
+
     study = load_head_count_study()
     assert len(study) == (len(STUDY_CONFIGS) + 1) * len(STUDY_SEEDS)
     assert (study["d_k"] == study["width"] // study["heads"]).all()
     task = LookupTask(vocab_size=32, seq_len=12, offsets=(-1, 2))
     for row in head_count_study(task, [(2, 24)], [1]) + head_count_study(task, [(4, 48)], [2]):
-        stored = study.query(f"heads == {row['heads']} and width == {row['width']} and "
-                             f"steps == 400 and seed == {row['seed']}").iloc[0]
+        stored = study.query(
+            f"heads == {row['heads']} and width == {row['width']} and "
+            f"steps == 400 and seed == {row['seed']}"
+        ).iloc[0]
         assert abs(stored["accuracy"] - row["accuracy"]) < 0.02
         assert abs(stored["loss"] - row["loss"]) < 0.05

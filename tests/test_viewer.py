@@ -1,4 +1,5 @@
 """The interactive head viewer, driven without a browser."""
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -15,9 +16,11 @@ SENTENCE = "The cat chased the dog."
 
 def test_top_attended_orders_and_breaks_ties_by_position():
     row = torch.tensor([0.1, 0.4, 0.1, 0.4])
-    assert top_attended(row, list("abcd"), k=3) == [(1, "b", pytest.approx(0.4)),
-                                                    (3, "d", pytest.approx(0.4)),
-                                                    (0, "a", pytest.approx(0.1))]
+    assert top_attended(row, list("abcd"), k=3) == [
+        (1, "b", pytest.approx(0.4)),
+        (3, "d", pytest.approx(0.4)),
+        (0, "a", pytest.approx(0.1)),
+    ]
     assert len(top_attended(row, list("abcd"), k=10)) == 4
     with pytest.raises(ValueError, match="one weight per token"):
         top_attended(row, list("abc"))
@@ -61,12 +64,15 @@ def test_update_and_controls_redraw(minilm):
     plt.close(viewer.figure)
 
 
-@pytest.mark.parametrize("kwargs, text", [
-    ({"layer": 6}, "layer=6 must be an int in 0..5"),
-    ({"head": -1}, "head=-1"),
-    ({"top_k": 0}, "top_k=0"),
-    ({"sentence": "  "}, "non-empty"),
-])
+@pytest.mark.parametrize(
+    "kwargs, text",
+    [
+        ({"layer": 6}, "layer=6 must be an int in 0..5"),
+        ({"head": -1}, "head=-1"),
+        ({"top_k": 0}, "top_k=0"),
+        ({"sentence": "  "}, "non-empty"),
+    ],
+)
 def test_errors(minilm, kwargs, text):
     model, tokenizer = minilm
     args = {"sentence": SENTENCE, **kwargs}

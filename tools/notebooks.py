@@ -58,8 +58,10 @@ def release(root: Path = ROOT) -> tuple[str, str]:
     project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
     url = project.get("urls", {}).get("Repository", "")
     if not re.fullmatch(r"https://github\.com/[\w.-]+/[\w.-]+", url):
-        raise ValueError(f"pyproject.toml [project.urls] Repository must be "
-                         f"https://github.com/OWNER/NAME, got {url!r}")
+        raise ValueError(
+            f"pyproject.toml [project.urls] Repository must be "
+            f"https://github.com/OWNER/NAME, got {url!r}"
+        )
     return url, f"v{project['version']}"
 
 
@@ -72,13 +74,15 @@ def setup_source(folder: str, root: Path = ROOT) -> str:
     """
     url, tag = release(root)
     extra = "[grade]" if folder in ("exercises", "solutions") else ""
-    return (f"{SETUP_MARK} (or any Jupyter without the course): installs d2lmha from its\n"
-            f"# repository at release {tag}. Where d2lmha is installed (make lab, Binder) it does "
-            "nothing.\n"
-            "try:\n"
-            "    import d2lmha  # noqa: F401\n"
-            "except ImportError:\n"
-            f'    %pip install --quiet "d2lmha{extra} @ git+{url}@{tag}"')
+    return (
+        f"{SETUP_MARK} (or any Jupyter without the course): installs d2lmha from its\n"
+        f"# repository at release {tag}. Where d2lmha is installed (make lab, Binder) it does "
+        "nothing.\n"
+        "try:\n"
+        "    import d2lmha  # noqa: F401\n"
+        "except ImportError:\n"
+        f'    %pip install --quiet "d2lmha{extra} @ git+{url}@{tag}"'
+    )
 
 
 def badges(path: Path, root: Path = ROOT) -> str:
@@ -87,9 +91,11 @@ def badges(path: Path, root: Path = ROOT) -> str:
     url, tag = release(root)
     owner_name = url.removeprefix("https://github.com/")
     where = f"{path.parent.name}/{path.name}"
-    return (f"{BADGE_MARK}https://colab.research.google.com/github/{owner_name}/blob/{tag}/"
-            f"{where}) · [Launch on Binder](https://mybinder.org/v2/gh/{owner_name}/{tag}"
-            f"?urlpath=lab/tree/{where})")
+    return (
+        f"{BADGE_MARK}https://colab.research.google.com/github/{owner_name}/blob/{tag}/"
+        f"{where}) · [Launch on Binder](https://mybinder.org/v2/gh/{owner_name}/{tag}"
+        f"?urlpath=lab/tree/{where})"
+    )
 
 
 def _is_setup(cell) -> bool:
@@ -106,8 +112,9 @@ def add_setup(nb, path: Path, root: Path = ROOT):
     nb.cells.insert(0, cell)
     if folder == "notebooks":
         header = next(c for c in nb.cells if c.cell_type == "markdown")
-        title, *rest = [line for line in header.source.split("\n")
-                        if not line.startswith(BADGE_MARK)]
+        title, *rest = [
+            line for line in header.source.split("\n") if not line.startswith(BADGE_MARK)
+        ]
         while rest and not rest[0].strip():
             rest.pop(0)
         header.source = "\n".join([title, "", badges(path, root), "", *rest]).rstrip("\n")
@@ -138,8 +145,7 @@ def strip(nb, path=None, root=ROOT):
     so they change only where cells do (tests/test_notebook_meta.py checks the order)."""
     from nbstripout._utils import strip_output
 
-    return strip_output(nb, keep_output=True, keep_count=True, keep_id=True,
-                        extra_keys=STRIP_KEYS)
+    return strip_output(nb, keep_output=True, keep_count=True, keep_id=True, extra_keys=STRIP_KEYS)
 
 
 STEPS = {"setup": add_setup, "slides": add_slides, "strip": strip}
@@ -167,8 +173,11 @@ def expected(steps, path: Path, root: Path = ROOT):
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.notebooks", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.notebooks",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("command", choices=["all", *STEPS])
     parser.add_argument("paths", nargs="*", type=Path)
     args = parser.parse_args(argv)

@@ -41,8 +41,12 @@ def vendor(out: Path) -> dict[str, str] | None:
             continue
         shutil.rmtree(folder, ignore_errors=True)
         with tempfile.TemporaryDirectory() as tmp:
-            subprocess.run([npm, "pack", "--silent", f"{name}@{version}"], cwd=tmp, check=True,
-                           stdout=subprocess.DEVNULL)
+            subprocess.run(
+                [npm, "pack", "--silent", f"{name}@{version}"],
+                cwd=tmp,
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
             (tgz,) = Path(tmp).glob("*.tgz")
             with tarfile.open(tgz) as archive:
                 archive.extractall(tmp, filter="data")
@@ -68,8 +72,9 @@ def export(notebook: Path, out: Path, settings: dict[str, str] | None = None) ->
         reveal_scroll=True,
         **(settings or {}),
     )
-    body, _ = exporter.from_notebook_node(nbformat.read(notebook, as_version=4),
-                                          resources={"metadata": {"name": notebook.stem}})
+    body, _ = exporter.from_notebook_node(
+        nbformat.read(notebook, as_version=4), resources={"metadata": {"name": notebook.stem}}
+    )
     path = out / f"{notebook.stem}.slides.html"
     path.write_text(body, encoding="utf-8")
     return path
@@ -83,8 +88,10 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     settings = vendor(args.out)
     if settings is None:
-        print("npm not found: the slides load reveal.js, RequireJS and MathJax from nbconvert's "
-              "CDN links when opened (install npm for offline slides)")
+        print(
+            "npm not found: the slides load reveal.js, RequireJS and MathJax from nbconvert's "
+            "CDN links when opened (install npm for offline slides)"
+        )
     for notebook in args.notebooks or sorted((ROOT / "notebooks").glob("*.ipynb")):
         print(export(notebook, args.out, settings))
     return 0

@@ -12,9 +12,19 @@ the code that runs in there (the notebook's cells, then its answers to the recor
 trusted process on those answers; :mod:`.grade` does a folder and writes the CSV. The threat
 model is in ``solutions/README.md``.
 """
+
 from .assign import BUILD_DIR, ROOT, Autograder, assign, build, exercise_sets
 from .grade import grade
 from .sandbox import Limits, SandboxUnavailable
 
-__all__ = ["ROOT", "BUILD_DIR", "Autograder", "exercise_sets", "build", "assign", "grade", "Limits",
-           "SandboxUnavailable"]
+__all__ = [
+    "ROOT",
+    "BUILD_DIR",
+    "Autograder",
+    "exercise_sets",
+    "build",
+    "assign",
+    "grade",
+    "Limits",
+    "SandboxUnavailable",
+]

@@ -1,4 +1,5 @@
 """Command line: ``python -m d2lmha.grading assign [NN ...]`` or ``grade FOLDER [options]``."""
+
 from __future__ import annotations
 
 import argparse
@@ -13,39 +14,68 @@ def main(argv=None) -> int:
     from .assign import assign
     from .grade import grade
     from .sandbox import Limits, SandboxUnavailable
-    parser = argparse.ArgumentParser(prog="python -m d2lmha.grading", description=doc,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    parser = argparse.ArgumentParser(
+        prog="python -m d2lmha.grading",
+        description=doc,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     p_assign = commands.add_parser("assign", help="regenerate exercises/ from solutions/")
     p_assign.add_argument("sets", nargs="*", help="set ids such as 01 (default: all)")
-    p_assign.add_argument("--no-execute", action="store_true",
-                          help="store the student notebook without outputs")
+    p_assign.add_argument(
+        "--no-execute", action="store_true", help="store the student notebook without outputs"
+    )
     p_grade = commands.add_parser("grade", help="grade a folder of submitted notebooks")
     p_grade.add_argument("folder", type=Path)
     # Defaults from the environment, so `make grade SUBMISSIONS=x GRADE_TIMEOUT=300` works.
-    p_grade.add_argument("--timeout", type=float,
-                         default=float(os.environ.get("GRADE_TIMEOUT") or 120),
-                         help="seconds per submission (default $GRADE_TIMEOUT or 120)")
-    p_grade.add_argument("--jobs", type=int,
-                         default=int(os.environ.get("GRADE_JOBS") or os.cpu_count() or 1),
-                         help="sandboxes at once (default $GRADE_JOBS or the number of cores)")
-    p_grade.add_argument("--cell-timeout", type=float, default=None,
-                         help="seconds one cell may run before it is skipped (default: half "
-                              "of --timeout)")
-    p_grade.add_argument("--memory-gib", type=float, default=Limits.memory / 2 ** 30,
-                         help="address space per process in a sandbox, GiB (default 4)")
+    p_grade.add_argument(
+        "--timeout",
+        type=float,
+        default=float(os.environ.get("GRADE_TIMEOUT") or 120),
+        help="seconds per submission (default $GRADE_TIMEOUT or 120)",
+    )
+    p_grade.add_argument(
+        "--jobs",
+        type=int,
+        default=int(os.environ.get("GRADE_JOBS") or os.cpu_count() or 1),
+        help="sandboxes at once (default $GRADE_JOBS or the number of cores)",
+    )
+    p_grade.add_argument(
+        "--cell-timeout",
+        type=float,
+        default=None,
+        help="seconds one cell may run before it is skipped (default: half of --timeout)",
+    )
+    p_grade.add_argument(
+        "--memory-gib",
+        type=float,
+        default=Limits.memory / 2**30,
+        help="address space per process in a sandbox, GiB (default 4)",
+    )
     p_grade.add_argument("--out", type=Path, help="CSV path (default grading_output/FOLDER.csv)")
-    p_grade.add_argument("--unsafe-no-sandbox", action="store_true",
-                         help="grade without bubblewrap: only for submissions you trust")
+    p_grade.add_argument(
+        "--unsafe-no-sandbox",
+        action="store_true",
+        help="grade without bubblewrap: only for submissions you trust",
+    )
     args = parser.parse_args(argv)
     try:
         if args.command == "assign":
             for path in assign(args.sets, execute=not args.no_execute):
                 print(path)
         else:
-            print(grade(args.folder, timeout=args.timeout, out=args.out, jobs=args.jobs,
-                        memory=int(args.memory_gib * 2 ** 30), cell_timeout=args.cell_timeout,
-                        unsafe_no_sandbox=args.unsafe_no_sandbox))
+            print(
+                grade(
+                    args.folder,
+                    timeout=args.timeout,
+                    out=args.out,
+                    jobs=args.jobs,
+                    memory=int(args.memory_gib * 2**30),
+                    cell_timeout=args.cell_timeout,
+                    unsafe_no_sandbox=args.unsafe_no_sandbox,
+                )
+            )
     except (ValueError, SandboxUnavailable) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -8,6 +8,7 @@ every call the tests make, which is all a sandboxed submission is ever given.
 
 Source: otter-grader 7 documentation, "Otter Assign" (notebook format v1).
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -122,33 +123,54 @@ def _build_locked(master: Path, out: Path) -> Autograder:
     if not (stamp.is_file() and stamp.read_text() == key):
         shutil.rmtree(out, ignore_errors=True)
         # The capture below runs every test on the solution, so otter need not.
-        done = _otter("assign", "--no-pdfs", "--no-run-tests", master, out,
-                      capture_output=True, text=True)
+        done = _otter(
+            "assign", "--no-pdfs", "--no-run-tests", master, out, capture_output=True, text=True
+        )
         if done.returncode:
             raise RuntimeError(f"otter assign {master.name} failed:\n{done.stdout}{done.stderr}")
         env = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
-        done = subprocess.run([sys.executable, "-m", "d2lmha.grading.runner", "capture",
-                               str(autograder.resolve()), str(out.resolve())],
-                              capture_output=True, text=True, env=env)
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "d2lmha.grading.runner",
+                "capture",
+                str(autograder.resolve()),
+                str(out.resolve()),
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
         if done.returncode:
-            raise RuntimeError(f"capturing the tests of {master.name} failed:\n"
-                               f"{done.stdout[-3000:]}{done.stderr[-3000:]}")
+            raise RuntimeError(
+                f"capturing the tests of {master.name} failed:\n"
+                f"{done.stdout[-3000:]}{done.stderr[-3000:]}"
+            )
         stamp.write_text(key)
     import nbformat
+
     meta = nbformat.read(autograder, as_version=nbformat.NO_CONVERT).metadata.get("otter", {})
     if meta.get("assignment_name") != master.stem:
-        raise ValueError(f"{master.name}: ASSIGNMENT CONFIG must say name: {master.stem}, "
-                         f"got {meta.get('assignment_name')!r}")
+        raise ValueError(
+            f"{master.name}: ASSIGNMENT CONFIG must say name: {master.stem}, "
+            f"got {meta.get('assignment_name')!r}"
+        )
     from .cases import load_tests
+
     possible: dict[str, float] = {}
     for test in load_tests(autograder):
         possible[test["question"]] = possible.get(test["question"], 0.0) + test["points"]
     return Autograder(master.name[:2], master.name, possible, out)
 
 
-def assign(set_ids=None, solutions: Path = ROOT / "solutions",
-           exercises: Path = ROOT / "exercises", build_dir: Path = BUILD_DIR,
-           execute: bool = True) -> list[Path]:
+def assign(
+    set_ids=None,
+    solutions: Path = ROOT / "solutions",
+    exercises: Path = ROOT / "exercises",
+    build_dir: Path = BUILD_DIR,
+    execute: bool = True,
+) -> list[Path]:
     """Regenerate ``exercises/NN_name.ipynb`` from ``solutions/NN_name.ipynb``.
 
     Args:
@@ -192,9 +214,11 @@ def _execute(path: Path) -> None:
     """
     import nbformat
     from nbclient import NotebookClient
+
     nb = nbformat.read(path, as_version=4)
-    NotebookClient(nb, timeout=600, kernel_name="python3",
-                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    NotebookClient(
+        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    ).execute()
     for cell in nb.cells:
         cell.metadata.pop("execution", None)  # nbclient's timestamps
         if cell.cell_type == "code":

@@ -4,6 +4,7 @@ Tests are the instructor's: read from the otter assign output (the notebook's me
 never from a submission. Every test starts from the same random state, so the inputs it
 builds are the same at build time (on the solution) and when a submission is scored.
 """
+
 from __future__ import annotations
 
 import random
@@ -16,6 +17,7 @@ def seed_tests() -> None:
     """The random state every test starts from, in capture and in replay alike."""
     import numpy as np
     import torch
+
     random.seed(0)
     np.random.seed(0)
     torch.manual_seed(0)
@@ -32,6 +34,7 @@ def load_tests(autograder_notebook: Path) -> list[dict]:
     import nbformat
     from otter.nbmeta_config import NBMetadataConfig
     from otter.test_files import create_test_file
+
     nb = nbformat.read(autograder_notebook, as_version=nbformat.NO_CONVERT)
     config = NBMetadataConfig(nb.metadata["otter"])
     tests = []
@@ -39,7 +42,14 @@ def load_tests(autograder_notebook: Path) -> list[dict]:
         test_file = create_test_file(str(autograder_notebook), config, question)
         for case in test_file.test_cases:
             func = case.body.test_func
-            tests.append({"id": case.name, "question": question, "points": float(case.points),
-                          "hidden": bool(case.hidden), "func": func,
-                          "params": list(inspect.signature(func).parameters)})
+            tests.append(
+                {
+                    "id": case.name,
+                    "question": question,
+                    "points": float(case.points),
+                    "hidden": bool(case.hidden),
+                    "func": func,
+                    "params": list(inspect.signature(func).parameters),
+                }
+            )
     return tests

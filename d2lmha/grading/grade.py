@@ -10,6 +10,7 @@ has ended.
 
 Source: the threat model in ``solutions/README.md``.
 """
+
 from __future__ import annotations
 
 import os
@@ -40,6 +41,7 @@ def _identify(name: str, data: bytes, sets: dict) -> tuple[str | None, str, str]
     if len(data) > MAX_SUBMISSION_BYTES:
         return None, "", f"not graded: larger than {MAX_SUBMISSION_BYTES >> 20} MiB"
     import nbformat
+
     try:
         nb = nbformat.reads(data.decode("utf-8"), as_version=4)
         assignment = nb.metadata.get("otter", {}).get("assignment_name") or ""
@@ -48,15 +50,27 @@ def _identify(name: str, data: bytes, sets: dict) -> tuple[str | None, str, str]
     match = SET_PATTERN.match(str(assignment))
     by_meta = match.group(1) if match and match.group(1) in sets else None
     if assignment and by_meta is None:
-        return None, "", (f"unknown exercise set {str(assignment)[:60]!r} in the notebook's "
-                          f"metadata; expected one of {sorted(sets)}")
+        return (
+            None,
+            "",
+            (
+                f"unknown exercise set {str(assignment)[:60]!r} in the notebook's "
+                f"metadata; expected one of {sorted(sets)}"
+            ),
+        )
     if by_meta and by_name and by_meta != by_name:
-        return by_meta, (f"file name says set {by_name}, metadata says set {by_meta}: "
-                         f"graded as set {by_meta}"), ""
+        return (
+            by_meta,
+            (f"file name says set {by_name}, metadata says set {by_meta}: graded as set {by_meta}"),
+            "",
+        )
     if by_meta or by_name:
         return by_meta or by_name, "", ""
-    return None, "", (f"cannot tell the exercise set: name the file NN_... with NN in "
-                      f"{sorted(sets)}")
+    return (
+        None,
+        "",
+        (f"cannot tell the exercise set: name the file NN_... with NN in {sorted(sets)}"),
+    )
 
 
 class _Set:
@@ -68,11 +82,15 @@ class _Set:
         self.summary, self.plan_tensors = read_container(autograder.plan_data, 1 << 30)
 
 
-def _grade_one(name: str, data: bytes, graded: _Set, limits: Limits, slot: int,
-               logs: Path) -> dict:
+def _grade_one(name: str, data: bytes, graded: _Set, limits: Limits, slot: int, logs: Path) -> dict:
     ag = graded.autograder
-    row = {"submission": name, "score": 0.0, "possible": sum(ag.possible.values()),
-           "set": ag.set_id, **{f"{ag.set_id}/{q}": 0.0 for q in ag.possible}}
+    row = {
+        "submission": name,
+        "score": 0.0,
+        "possible": sum(ag.possible.values()),
+        "set": ag.set_id,
+        **{f"{ag.set_id}/{q}": 0.0 for q in ag.possible},
+    }
     with tempfile.TemporaryDirectory(prefix="d2lmha-grade-") as job:
         outcome = run_sandboxed(data, ag.plan, Path(job), limits, slot)
         with open(outcome.log, "rb") as log:
@@ -80,8 +98,11 @@ def _grade_one(name: str, data: bytes, graded: _Set, limits: Limits, slot: int,
         try:
             tree, tensors = read_container(outcome.answers, limits.answers)
         except WireError as error:
-            row["error"] = (f"timed out after {limits.timeout:g} s" if outcome.killed
-                            else f"no answers: {error}")
+            row["error"] = (
+                f"timed out after {limits.timeout:g} s"
+                if outcome.killed
+                else f"no answers: {error}"
+            )
             return row
     row["reported"] = _reported(tree)
     if not isinstance(tree, dict) or "calls" not in tree:  # the supervisor's "unfinished" file
@@ -119,11 +140,17 @@ def _spreadsheet_safe(value):
     return value
 
 
-def grade(folder: Path, timeout: float = 120.0, out: Path | None = None,
-          jobs: int | None = None, memory: int = Limits.memory,
-          cell_timeout: float | None = None,
-          solutions: Path = ROOT / "solutions", build_dir: Path = BUILD_DIR,
-          unsafe_no_sandbox: bool = False) -> Path:
+def grade(
+    folder: Path,
+    timeout: float = 120.0,
+    out: Path | None = None,
+    jobs: int | None = None,
+    memory: int = Limits.memory,
+    cell_timeout: float | None = None,
+    solutions: Path = ROOT / "solutions",
+    build_dir: Path = BUILD_DIR,
+    unsafe_no_sandbox: bool = False,
+) -> Path:
     """Grade every ``*.ipynb`` in ``folder``; write a CSV and return its path.
 
     Args:
@@ -157,8 +184,7 @@ def grade(folder: Path, timeout: float = 120.0, out: Path | None = None,
 
     folder = Path(folder)
     if not folder.is_dir():
-        raise ValueError(f"folder={str(folder)!r} must be an existing folder of .ipynb "
-                         "submissions")
+        raise ValueError(f"folder={str(folder)!r} must be an existing folder of .ipynb submissions")
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
         raise ValueError(f"timeout={timeout!r} must be a positive number of seconds")
     jobs = check_positive_int("jobs", (os.cpu_count() or 1) if jobs is None else jobs)
@@ -170,13 +196,19 @@ def grade(folder: Path, timeout: float = 120.0, out: Path | None = None,
         raise ValueError(f"folder={str(folder)!r} holds no .ipynb files to grade")
     problem = None if unsafe_no_sandbox else sandbox_problem()
     if problem:
-        raise SandboxUnavailable(f"{problem}. Submissions are untrusted code: without the "
-                                 "sandbox they could read the hidden tests, forge scores or "
-                                 "change other submissions, so nothing was graded.")
+        raise SandboxUnavailable(
+            f"{problem}. Submissions are untrusted code: without the "
+            "sandbox they could read the hidden tests, forge scores or "
+            "change other submissions, so nothing was graded."
+        )
     if cell_timeout is not None and not 0 < cell_timeout <= timeout:
         raise ValueError(f"cell_timeout={cell_timeout!r} must be in (0, timeout={timeout}]")
-    limits = Limits(timeout=float(timeout), memory=memory, isolated=not unsafe_no_sandbox,
-                    cell_timeout=cell_timeout)
+    limits = Limits(
+        timeout=float(timeout),
+        memory=memory,
+        isolated=not unsafe_no_sandbox,
+        cell_timeout=cell_timeout,
+    )
     sets = exercise_sets(solutions)
     inputs = {}
     for path in submissions:  # each file is read once; later changes to it do not matter
@@ -200,11 +232,19 @@ def grade(folder: Path, timeout: float = 120.0, out: Path | None = None,
         try:
             row = _grade_one(name, data, built[set_id], limits, slot, logs)
         except GradingError as failure:
-            row = {"submission": name, "score": 0.0, "set": set_id,
-                   "error": f"grader error (not the submission's fault): {failure}"}
+            row = {
+                "submission": name,
+                "score": 0.0,
+                "set": set_id,
+                "error": f"grader error (not the submission's fault): {failure}",
+            }
         except Exception as failure:  # noqa: BLE001 - one row must not cost the others theirs
-            row = {"submission": name, "score": 0.0, "set": set_id,
-                   "error": f"could not be graded: {type(failure).__name__}: {failure}"[:300]}
+            row = {
+                "submission": name,
+                "score": 0.0,
+                "set": set_id,
+                "error": f"could not be graded: {type(failure).__name__}: {failure}"[:300],
+            }
         finally:
             with slot_lock:
                 slots.append(slot)

@@ -11,6 +11,7 @@ A stub first checks that the test is asking the same question it asked the solut
 build time: a call whose inputs were built from another of the submission's answers (e.g.
 ``f(g(x))``) and differ from the solution's fails that test with a message saying so.
 """
+
 from __future__ import annotations
 
 import threading
@@ -34,8 +35,9 @@ class GradingError(RuntimeError):
 class _Cursor:
     """The position in one test's recorded calls, shared by that test's stubs."""
 
-    def __init__(self, expected: list, answered: list | None, plan_tensors, tensors, device,
-                 used: set):
+    def __init__(
+        self, expected: list, answered: list | None, plan_tensors, tensors, device, used: set
+    ):
         self.expected, self.answered, self.index = expected, answered, 0
         self.plan_tensors, self.tensors = plan_tensors, tensors
         self.device, self.used = device, used
@@ -44,19 +46,26 @@ class _Cursor:
         i = self.index
         self.index += 1
         if i >= len(self.expected) or self.expected[i]["fn"] != name:
-            raise AssertionError(f"{name} was called where the solution's test made another "
-                                 "call (its inputs came from another of your answers)")
+            raise AssertionError(
+                f"{name} was called where the solution's test made another "
+                "call (its inputs came from another of your answers)"
+            )
         mine = {}
-        if not same_inputs((encode((list(args), kwargs), mine), mine),
-                           (self.expected[i]["inputs"], self.plan_tensors)):
-            raise AssertionError(f"the inputs of this call to {name} came from another of "
-                                 "your answers, which differs from the expected one")
+        if not same_inputs(
+            (encode((list(args), kwargs), mine), mine),
+            (self.expected[i]["inputs"], self.plan_tensors),
+        ):
+            raise AssertionError(
+                f"the inputs of this call to {name} came from another of "
+                "your answers, which differs from the expected one"
+            )
         answer = self.answered[i] if self.answered and i < len(self.answered) else None
         if not isinstance(answer, dict) or "result" not in answer:
             raise AssertionError(f"no answer was recorded for this call to {name}")
         if answer.get("mutated") is not None:
-            _replay_mutation(args, kwargs, decode(answer["mutated"], self.tensors, self.device,
-                                                  self.used))
+            _replay_mutation(
+                args, kwargs, decode(answer["mutated"], self.tensors, self.device, self.used)
+            )
         node = answer["result"]
         if isinstance(node, dict) and node.get("t") == "raise":
             raise_from_node(node)
@@ -80,6 +89,7 @@ def _replay_mutation(args, kwargs, changed):
 def _stub(name, cursor):
     def stub(*args, **kwargs):
         return cursor.call(name, args, kwargs)
+
     stub.__name__ = stub.__qualname__ = name
     return stub
 
@@ -108,12 +118,17 @@ def score(tests: list[dict], summary: dict, plan_tensors: dict, tree: dict, tens
         raise WireError("the answers are malformed")
     device = try_gpu()
     if device.type == "cuda" and tree.get("device") == "cpu":
-        raise GradingError("the grader has a GPU but the sandbox could not use it, so the "
-                           "tests' GPU inputs ran on the CPU; grade on the CPU "
-                           "(CUDA_VISIBLE_DEVICES=) or allow CUDA in the sandbox (--memory-gib)")
+        raise GradingError(
+            "the grader has a GPU but the sandbox could not use it, so the "
+            "tests' GPU inputs ran on the CPU; grade on the CPU "
+            "(CUDA_VISIBLE_DEVICES=) or allow CUDA in the sandbox (--memory-gib)"
+        )
     used = set()  # tensor keys decoded so far: each at most once
-    decoded_values = {name: decode(node, tensors, device, used) for name, node in values.items()
-                      if isinstance(name, str)}
+    decoded_values = {
+        name: decode(node, tensors, device, used)
+        for name, node in values.items()
+        if isinstance(name, str)
+    }
     entries = {entry["id"]: entry for entry in summary["tests"]}
     points = {test["question"]: 0.0 for test in tests}
     failures = []
@@ -126,13 +141,20 @@ def score(tests: list[dict], summary: dict, plan_tensors: dict, tree: dict, tens
                 if entry is None:
                     raise GradingError(f"test {test['id']} is not in the plan: rebuild")
                 answered = calls.get(test["id"])
-                cursor = _Cursor(entry["calls"], answered if isinstance(answered, list) else None,
-                                 plan_tensors, tensors, device, used)
+                cursor = _Cursor(
+                    entry["calls"],
+                    answered if isinstance(answered, list) else None,
+                    plan_tensors,
+                    tensors,
+                    device,
+                    used,
+                )
                 kwargs = {}
                 for name in test["params"]:
                     if entry["kinds"].get(name) == "function":
-                        kwargs[name] = _stub(name, cursor) if functions.get(name) == "function" \
-                            else None
+                        kwargs[name] = (
+                            _stub(name, cursor) if functions.get(name) == "function" else None
+                        )
                     else:  # a plain value (a prediction, a choice): the same object each time
                         kwargs[name] = decoded_values.get(name)
                 seed_tests()
@@ -152,4 +174,3 @@ def score(tests: list[dict], summary: dict, plan_tensors: dict, tree: dict, tens
 def _message(error: Exception) -> str:
     text = str(error).strip().splitlines()
     return f"{type(error).__name__}: {text[0][:120] if text else ''}"
-

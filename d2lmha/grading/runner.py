@@ -25,6 +25,7 @@ Three commands (``python d2lmha/grading/runner.py ...``, run as a script):
     inputs. Each result, exception, or changed input is encoded as plain data. No test code
     and no expected value is ever here: the tests run later, in the trusted grader.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -135,6 +136,7 @@ def capture(autograder_notebook: Path, out_dir: Path) -> None:
 
     from d2lmha.grading.cases import load_tests, seed_tests
     from d2lmha.grading.wire import encode, write_container
+
     autograder_notebook, out_dir = Path(autograder_notebook), Path(out_dir)
     tests = load_tests(autograder_notebook)  # before the cells replace otter with a stub
     os.chdir(autograder_notebook.parent)
@@ -155,20 +157,30 @@ def capture(autograder_notebook: Path, out_dir: Path) -> None:
         except Exception as error:
             raise RuntimeError(f"the solution fails test {test['id']}: {error!r}") from error
         plan.append({"id": test["id"], "calls": calls})
-        summary.append({"id": test["id"], "kinds": kinds, "calls": [
-            {"fn": n, "inputs": encode((list(a), k), tensors)} for n, a, k in calls]})
-    values = sorted({name for entry in summary for name, kind in entry["kinds"].items()
-                     if kind == "value"})
+        summary.append(
+            {
+                "id": test["id"],
+                "kinds": kinds,
+                "calls": [{"fn": n, "inputs": encode((list(a), k), tensors)} for n, a, k in calls],
+            }
+        )
+    values = sorted(
+        {name for entry in summary for name, kind in entry["kinds"].items() if kind == "value"}
+    )
     out_dir.mkdir(parents=True, exist_ok=True)
     dill.settings["recurse"] = True  # a lambda takes the globals it uses, not its module's
     torch.save({"tests": plan, "values": values}, out_dir / "plan.dill", pickle_module=dill)
-    write_container(out_dir / "plan.safetensors", {"tests": summary, "values": values},
-                    {k: v.clone() for k, v in tensors.items()})
+    write_container(
+        out_dir / "plan.safetensors",
+        {"tests": summary, "values": values},
+        {k: v.clone() for k, v in tensors.items()},
+    )
 
 
 def _copy(value):
     """A copy of a call's inputs: tensors detached (graph-free) and cloned, layers deep-copied."""
     import torch
+
     if isinstance(value, torch.Tensor):
         copied = value.detach().clone()
         return copied.requires_grad_(value.requires_grad) if copied.is_floating_point() else copied
@@ -190,11 +202,13 @@ def _recorder(name, function, calls):
         calls.append((name, _copy(args), _copy(kwargs)))
         with torch.random.fork_rng(devices=_cuda_devices()):
             return function(*args, **kwargs)
+
     return record
 
 
 def _cuda_devices():
     import torch
+
     return list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
 
 
@@ -204,14 +218,18 @@ def _answer(namespace, plan, skip_calls, progress: Path):
 
     from d2lmha import try_gpu
     from d2lmha.grading.wire import encode, exception_node, tensor_leaves
+
     tensors = {}
     device = try_gpu()
     functions = {}
     for test in plan["tests"]:
         for name, _, _ in test["calls"]:
             value = namespace.get(name)
-            functions[name] = "function" if callable(value) else (
-                "missing" if name not in namespace else "not a function")
+            functions[name] = (
+                "function"
+                if callable(value)
+                else ("missing" if name not in namespace else "not a function")
+            )
     answers = {}
     for t, test in enumerate(plan["tests"]):
         results = []
@@ -221,8 +239,14 @@ def _answer(namespace, plan, skip_calls, progress: Path):
                 results.append(None)
                 continue
             if key in skip_calls:
-                results.append({"result": exception_node(RuntimeError(
-                    f"{name} did not return: it {skip_calls[key]}")), "mutated": None})
+                results.append(
+                    {
+                        "result": exception_node(
+                            RuntimeError(f"{name} did not return: it {skip_calls[key]}")
+                        ),
+                        "mutated": None,
+                    }
+                )
                 continue
             progress.write_text(f"{key} {name}")
             args, kwargs = _copy((args, kwargs))
@@ -236,16 +260,26 @@ def _answer(namespace, plan, skip_calls, progress: Path):
                 leaves = tensor_leaves((args, kwargs))
                 changed = len(leaves) != len(pristine) or any(
                     a.shape != b.shape or a.dtype != b.dtype or not torch.equal(a, b.to(a.device))
-                    for a, b in zip(leaves, pristine, strict=True))
+                    for a, b in zip(leaves, pristine, strict=True)
+                )
             except Exception:  # noqa: BLE001 - inputs left in a state torch cannot compare
                 changed = True
-            results.append({"result": node,
-                            "mutated": encode((list(args), kwargs), tensors) if changed else None})
+            results.append(
+                {
+                    "result": node,
+                    "mutated": encode((list(args), kwargs), tensors) if changed else None,
+                }
+            )
         answers[test["id"]] = results
-    values = {name: encode(namespace[name], tensors) for name in plan["values"]
-              if name in namespace}
-    return {"functions": functions, "calls": answers, "values": values,
-            "device": device.type}, tensors
+    values = {
+        name: encode(namespace[name], tensors) for name in plan["values"] if name in namespace
+    }
+    return {
+        "functions": functions,
+        "calls": answers,
+        "values": values,
+        "device": device.type,
+    }, tensors
 
 
 def inner(notebook: Path, plan_path: Path, work: Path) -> None:
@@ -254,11 +288,16 @@ def inner(notebook: Path, plan_path: Path, work: Path) -> None:
     import torch
 
     from d2lmha.grading.wire import write_container
+
     state = json.loads((work / "state.json").read_text())
     # Written by the trusted build, never by a submission. Tensors the tests made on a GPU
     # come back on the GPU when the sandbox has one, else on the CPU.
-    plan = torch.load(plan_path, map_location=None if torch.cuda.is_available() else "cpu",
-                      pickle_module=dill, weights_only=False)
+    plan = torch.load(
+        plan_path,
+        map_location=None if torch.cuda.is_available() else "cpu",
+        pickle_module=dill,
+        weights_only=False,
+    )
     progress = work / "progress"
     namespace, errors = execute_cells(notebook, set(state["skip_cells"]), progress)
     tree, tensors = _answer(namespace, plan, state["skip_calls"], progress)
@@ -267,8 +306,15 @@ def inner(notebook: Path, plan_path: Path, work: Path) -> None:
     progress.write_text("done")
 
 
-def supervise(notebook: Path, plan_path: Path, out_file: Path, timeout: float,
-              cell_timeout: float, tries: int = 3, log_bytes: int = 1 << 20) -> int:
+def supervise(
+    notebook: Path,
+    plan_path: Path,
+    out_file: Path,
+    timeout: float,
+    cell_timeout: float,
+    tries: int = 3,
+    log_bytes: int = 1 << 20,
+) -> int:
     """Run ``_inner`` until it finishes, skipping what ends or stalls it (see the top).
 
     Uses the standard library only, so it starts in milliseconds (run as a script).
@@ -285,9 +331,12 @@ def supervise(notebook: Path, plan_path: Path, out_file: Path, timeout: float,
         progress.write_text("start")
         with open(work / f"run{attempt + 1}.log", "wb") as log:  # a file each: a run that
             # filled its file to the size limit does not make the next one's prints fail
-            proc = subprocess.Popen([sys.executable, __file__, "_inner",
-                                     str(notebook), str(plan_path), str(work)],
-                                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            proc = subprocess.Popen(
+                [sys.executable, __file__, "_inner", str(notebook), str(plan_path), str(work)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
             where, since, why = "start", time.monotonic(), None
             while proc.poll() is None:
                 time.sleep(0.05)
@@ -364,8 +413,7 @@ def main(argv=None) -> int:
     if args.command == "capture":
         capture(args.notebook, args.out_dir)
     elif args.command == "answer":
-        return supervise(args.notebook, args.plan, args.out_file, args.timeout,
-                         args.cell_timeout)
+        return supervise(args.notebook, args.plan, args.out_file, args.timeout, args.cell_timeout)
     else:
         inner(args.notebook, args.plan, args.work)
     return 0

@@ -16,6 +16,7 @@ seconds; the grader kills the whole sandbox at the wall-time limit.
 
 Source: bubblewrap(1); setpriv(1); prlimit(1); setrlimit(2).
 """
+
 from __future__ import annotations
 
 import os
@@ -26,8 +27,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Limits", "SandboxUnavailable", "sandbox_problem", "run_sandboxed", "slot_uid",
-           "BWRAP"]
+__all__ = ["Limits", "SandboxUnavailable", "sandbox_problem", "run_sandboxed", "slot_uid", "BWRAP"]
 
 BWRAP = "bwrap"
 UID_BASE = 60000
@@ -116,50 +116,121 @@ def _python() -> list[str]:
 
 def _runner(notebook, plan, answers, limits: Limits) -> list[str]:
     # As a script: the supervisor uses the standard library only and starts at once.
-    return [sys.executable, str(Path(__file__).with_name("runner.py")), "answer", str(notebook),
-            str(plan), str(answers), "--timeout", str(limits.timeout),
-            "--cell-timeout", str(limits.cell_timeout or limits.timeout / 2)]
+    return [
+        sys.executable,
+        str(Path(__file__).with_name("runner.py")),
+        "answer",
+        str(notebook),
+        str(plan),
+        str(answers),
+        "--timeout",
+        str(limits.timeout),
+        "--cell-timeout",
+        str(limits.cell_timeout or limits.timeout / 2),
+    ]
 
 
 def _prlimit(limits: Limits, nproc: int) -> list[str]:
     cpu = int(limits.timeout + limits.grace) + 1
-    return ["prlimit", f"--as={limits.memory}", f"--nproc={nproc}",
-            f"--fsize={limits.file_size}", f"--cpu={cpu}", "--core=0", "--"]
+    return [
+        "prlimit",
+        f"--as={limits.memory}",
+        f"--nproc={nproc}",
+        f"--fsize={limits.file_size}",
+        f"--cpu={cpu}",
+        "--core=0",
+        "--",
+    ]
 
 
 def _command(job: Path, plan: Path, limits: Limits, slot: int) -> list[str]:
     if not limits.isolated:
         return _prlimit(limits, _nproc(limits, False)) + _runner(
-            job / "submission.ipynb", plan, job / "answers", limits)
+            job / "submission.ipynb", plan, job / "answers", limits
+        )
     as_root = os.geteuid() == 0
     uid = slot_uid(slot) if as_root else 65534
-    cmd = [BWRAP, "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
-           "--unshare-cgroup-try", "--die-with-parent", "--new-session",
-           "--hostname", "sandbox"]
+    cmd = [
+        BWRAP,
+        "--unshare-pid",
+        "--unshare-net",
+        "--unshare-ipc",
+        "--unshare-uts",
+        "--unshare-cgroup-try",
+        "--die-with-parent",
+        "--new-session",
+        "--hostname",
+        "sandbox",
+    ]
     if not as_root:
         cmd += ["--unshare-user", "--disable-userns", "--uid", str(uid), "--gid", str(uid)]
     cmd += _system()
-    cmd += ["--proc", "/proc", "--dev", "/dev",
-            "--perms", "1777", "--size", str(limits.scratch), "--tmpfs", "/tmp"]
+    cmd += [
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--perms",
+        "1777",
+        "--size",
+        str(limits.scratch),
+        "--tmpfs",
+        "/tmp",
+    ]
     cmd += _python()
-    cmd += ["--perms", "0755", "--dir", "/in", "--perms", "0755", "--dir", "/out",
-            "--ro-bind", str(job / "submission.ipynb"), "/in/submission.ipynb",
-            "--ro-bind", str(plan), "/in/plan.dill",
-            "--bind", str(job / "answers"), "/out/answers",
-            "--chdir", "/tmp", "--clearenv"]
-    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": "/tmp",
-           "TMPDIR": "/tmp", "USER": "student", "LOGNAME": "student", "LANG": "C.UTF-8",
-           "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-           "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0", "HF_HUB_OFFLINE": "1",
-           "TRANSFORMERS_OFFLINE": "1", "TQDM_DISABLE": "1",
-           "PYTHONPATH": str(_package_dir().parent)}  # this d2lmha, however it was installed
+    cmd += [
+        "--perms",
+        "0755",
+        "--dir",
+        "/in",
+        "--perms",
+        "0755",
+        "--dir",
+        "/out",
+        "--ro-bind",
+        str(job / "submission.ipynb"),
+        "/in/submission.ipynb",
+        "--ro-bind",
+        str(plan),
+        "/in/plan.dill",
+        "--bind",
+        str(job / "answers"),
+        "/out/answers",
+        "--chdir",
+        "/tmp",
+        "--clearenv",
+    ]
+    env = {
+        "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+        "HOME": "/tmp",
+        "TMPDIR": "/tmp",
+        "USER": "student",
+        "LOGNAME": "student",
+        "LANG": "C.UTF-8",
+        "MPLBACKEND": "Agg",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONHASHSEED": "0",
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "TQDM_DISABLE": "1",
+        "PYTHONPATH": str(_package_dir().parent),
+    }  # this d2lmha, however it was installed
     for key, value in env.items():
         cmd += ["--setenv", key, value]
     inside = []
     if as_root:  # bwrap runs privileged for the mounts; the submission runs as an ordinary uid
         cmd += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
-        inside += ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
-                   "--inh-caps=-all", "--bounding-set=-all", "--"]
+        inside += [
+            "setpriv",
+            f"--reuid={uid}",
+            f"--regid={uid}",
+            "--clear-groups",
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+            "--",
+        ]
         # A second, unprivileged bwrap that only forbids new user namespaces (the first
         # cannot: it has no user namespace of its own, so that it can change uid).
         inside += [BWRAP, "--unshare-user", "--disable-userns", "--dev-bind", "/", "/", "--"]
@@ -173,8 +244,7 @@ def _nproc(limits: Limits, as_root: bool) -> int:
     if as_root:
         return limits.processes
     uid = os.getuid()
-    mine = sum(1 for p in Path("/proc").glob("[0-9]*/task/[0-9]*")
-               if _owner(p) == uid)
+    mine = sum(1 for p in Path("/proc").glob("[0-9]*/task/[0-9]*") if _owner(p) == uid)
     return mine + limits.processes
 
 
@@ -188,13 +258,18 @@ def _owner(path: Path):
 def sandbox_problem() -> str | None:
     """Why submissions cannot be sandboxed here (``None`` when they can)."""
     if shutil.which(BWRAP) is None:
-        return ("bubblewrap (bwrap) is not installed; install the Debian/Ubuntu package "
-                "'bubblewrap' (as root: apt-get install bubblewrap)")
+        return (
+            "bubblewrap (bwrap) is not installed; install the Debian/Ubuntu package "
+            "'bubblewrap' (as root: apt-get install bubblewrap)"
+        )
     for tool in ("setpriv", "prlimit"):
         if shutil.which(tool) is None:
             return f"{tool} (util-linux) is not installed"
-    probe = subprocess.run([BWRAP, "--ro-bind", "/", "/", "--unshare-pid", "--unshare-net",
-                            "--", "true"], capture_output=True, text=True)
+    probe = subprocess.run(
+        [BWRAP, "--ro-bind", "/", "/", "--unshare-pid", "--unshare-net", "--", "true"],
+        capture_output=True,
+        text=True,
+    )
     if probe.returncode:
         return f"bubblewrap cannot create a sandbox here: {probe.stderr.strip()[:300]}"
     return None
@@ -211,8 +286,9 @@ class Outcome:
     seconds: float
 
 
-def run_sandboxed(notebook_bytes: bytes, plan: Path, job: Path, limits: Limits,
-                  slot: int = 0) -> Outcome:
+def run_sandboxed(
+    notebook_bytes: bytes, plan: Path, job: Path, limits: Limits, slot: int = 0
+) -> Outcome:
     """Run one submission's notebook in a fresh sandbox and wait for it.
 
     Args:
@@ -232,15 +308,30 @@ def run_sandboxed(notebook_bytes: bytes, plan: Path, job: Path, limits: Limits,
     answers.write_bytes(b"")
     if os.geteuid() == 0 and limits.isolated:
         os.chown(answers, slot_uid(slot), slot_uid(slot))
-    env = None if limits.isolated else {"PATH": os.environ.get("PATH", ""), "HOME": str(job),
-                                        "TMPDIR": str(job), "MPLBACKEND": "Agg",
-                                        "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1",
-                                        "PYTHONPATH": str(_package_dir().parent)}
+    env = (
+        None
+        if limits.isolated
+        else {
+            "PATH": os.environ.get("PATH", ""),
+            "HOME": str(job),
+            "TMPDIR": str(job),
+            "MPLBACKEND": "Agg",
+            "OMP_NUM_THREADS": "1",
+            "TQDM_DISABLE": "1",
+            "PYTHONPATH": str(_package_dir().parent),
+        }
+    )
     start = time.monotonic()
     with open(log, "wb") as out:
-        proc = subprocess.Popen(_command(job, plan, limits, slot), stdin=subprocess.DEVNULL,
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                                cwd=job, env=env)
+        proc = subprocess.Popen(
+            _command(job, plan, limits, slot),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=job,
+            env=env,
+        )
         killed = False
         try:
             proc.wait(timeout=limits.timeout + limits.grace)

@@ -14,6 +14,7 @@ strings), ``str``, ``tensor`` (a key into the tensors and a device type), ``ndar
 ``state_dict``; encoded for comparing inputs, never decoded), ``callable`` (a name only),
 ``raise`` (an exception's builtin class name and message) and ``unsupported`` (a type name).
 """
+
 from __future__ import annotations
 
 import builtins
@@ -25,8 +26,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["WireError", "encode", "decode", "tensor_leaves", "write_container",
-           "read_container", "same_inputs", "exception_node", "raise_from_node"]
+__all__ = [
+    "WireError",
+    "encode",
+    "decode",
+    "tensor_leaves",
+    "write_container",
+    "read_container",
+    "same_inputs",
+    "exception_node",
+    "raise_from_node",
+]
 
 MAX_DEPTH = 32
 MAX_NODES = 100_000
@@ -34,10 +44,25 @@ MAX_STR = 10_000
 MAX_HEADER = 8 * 1024 * 1024  # bytes of JSON in a container's metadata
 # Exceptions a submission may raise on purpose (tests catch ValueError, TypeError, ...);
 # anything else is replayed as the nearest of these in its class hierarchy.
-_EXCEPTIONS = {name: getattr(builtins, name) for name in (
-    "ValueError", "TypeError", "IndexError", "KeyError", "RuntimeError", "AssertionError",
-    "ZeroDivisionError", "NotImplementedError", "AttributeError", "ArithmeticError",
-    "LookupError", "OverflowError", "NameError", "Exception")}
+_EXCEPTIONS = {
+    name: getattr(builtins, name)
+    for name in (
+        "ValueError",
+        "TypeError",
+        "IndexError",
+        "KeyError",
+        "RuntimeError",
+        "AssertionError",
+        "ZeroDivisionError",
+        "NotImplementedError",
+        "AttributeError",
+        "ArithmeticError",
+        "LookupError",
+        "OverflowError",
+        "NameError",
+        "Exception",
+    )
+}
 
 
 class WireError(ValueError):
@@ -46,8 +71,14 @@ class WireError(ValueError):
 
 def exception_node(error: BaseException) -> dict:
     """The node of a raised exception: its nearest builtin class and a short message."""
-    kind = next((c.__name__ for c in type(error).__mro__ if c.__name__ in _EXCEPTIONS
-                 and _EXCEPTIONS[c.__name__] is c), "Exception")
+    kind = next(
+        (
+            c.__name__
+            for c in type(error).__mro__
+            if c.__name__ in _EXCEPTIONS and _EXCEPTIONS[c.__name__] is c
+        ),
+        "Exception",
+    )
     return {"t": "raise", "type": kind, "msg": str(error)[:MAX_STR]}
 
 
@@ -111,15 +142,23 @@ def _encode(value, tensors: dict, _depth: int) -> dict:
         kind = "list" if isinstance(value, list) else "tuple"
         return {"t": kind, "items": [_encode(v, tensors, _depth + 1) for v in value]}
     if isinstance(value, dict):
-        return {"t": "dict", "items": [[_encode(k, tensors, _depth + 1),
-                                        _encode(v, tensors, _depth + 1)]
-                                       for k, v in value.items()]}
+        return {
+            "t": "dict",
+            "items": [
+                [_encode(k, tensors, _depth + 1), _encode(v, tensors, _depth + 1)]
+                for k, v in value.items()
+            ],
+        }
     if isinstance(value, torch.nn.Module):
-        return {"t": "module", "class": str(type(value).__qualname__),
-                "state": _encode(dict(value.state_dict()), tensors, _depth + 1)}
+        return {
+            "t": "module",
+            "class": str(type(value).__qualname__),
+            "state": _encode(dict(value.state_dict()), tensors, _depth + 1),
+        }
     if callable(value):
-        name = getattr(value, "__qualname__", None) if isinstance(value, types.FunctionType) \
-            else None
+        name = (
+            getattr(value, "__qualname__", None) if isinstance(value, types.FunctionType) else None
+        )
         return {"t": "callable", "name": str(name or type(value).__qualname__)[:200]}
     return {"t": "unsupported", "type": str(type(value).__qualname__)[:200]}
 
@@ -218,8 +257,10 @@ def _decode(node, tensors: dict, device, state):
             if kind == "dict":
                 if not all(isinstance(i, list) and len(i) == 2 for i in items):
                     raise WireError("malformed dict")
-                pairs = [(_decode(k, tensors, device, state), _decode(v, tensors, device, state))
-                         for k, v in items]
+                pairs = [
+                    (_decode(k, tensors, device, state), _decode(v, tensors, device, state))
+                    for k, v in items
+                ]
                 try:
                     return dict(pairs)
                 except TypeError:
@@ -253,11 +294,21 @@ def same_inputs(a: tuple, b: tuple, rtol: float = 1e-5, atol: float = 1e-6) -> b
                 return False
             if x.get("t") in ("tensor", "ndarray"):
                 ta, tb = tensors_a[x["k"]], tensors_b[y["k"]]
-                return (x.get("device") == y.get("device") and ta.shape == tb.shape
-                        and ta.dtype == tb.dtype and (ta.numel() == 0 or torch.allclose(
+                return (
+                    x.get("device") == y.get("device")
+                    and ta.shape == tb.shape
+                    and ta.dtype == tb.dtype
+                    and (
+                        ta.numel() == 0
+                        or torch.allclose(
                             ta.double() if ta.is_floating_point() else ta,
                             tb.double() if tb.is_floating_point() else tb,
-                            rtol=rtol, atol=atol, equal_nan=True)))
+                            rtol=rtol,
+                            atol=atol,
+                            equal_nan=True,
+                        )
+                    )
+                )
             return all(walk(x[k], y[k]) for k in x)
         if isinstance(x, list) and isinstance(y, list):
             return len(x) == len(y) and all(map(walk, x, y))
@@ -269,6 +320,7 @@ def same_inputs(a: tuple, b: tuple, rtol: float = 1e-5, atol: float = 1e-6) -> b
 def write_container(path: Path, tree, tensors: dict) -> None:
     """Write ``tensors`` and a JSON ``tree`` (in the metadata) as one safetensors file."""
     from safetensors.torch import save_file
+
     save_file(tensors, str(path), metadata={"tree": json.dumps(tree)})
 
 
@@ -291,7 +343,7 @@ def read_container(path: Path, max_bytes: int):
         header_len = int.from_bytes(data[:8], "little")
         if header_len > MAX_HEADER or header_len + 8 > len(data):
             raise WireError("the answers file has a malformed header")
-        header = json.loads(data[8:8 + header_len])
+        header = json.loads(data[8 : 8 + header_len])
         tree = json.loads(header["__metadata__"]["tree"])
         tensors = load(data)
     except WireError:
