@@ -3,7 +3,8 @@
 
 Times every multi-head attention version against ``torch.nn.MultiheadAttention`` (paired,
 interleaved rounds; forward, and forward + backward), measures the peak memory of the
-weights and fused paths at a long length and the fused path's GFLOP/s, prints markdown
+weights and fused paths at a long length and the fused path's GFLOP/s, times generation
+with the KV cache against recomputing and MHA / GQA / MQA caches, prints markdown
 tables and writes them, with the machine description, to ``benchmarks/results/latest.md``
 (``quick.md`` for ``--quick``).
 """
@@ -22,6 +23,8 @@ import d2lmha
 from .flops import fused_gflops
 from .memory import memory_table
 from .report import command, machine_description, markdown_table
+from .decoding import GOAL as DECODE_GOAL
+from .decoding import decode_table, kv_heads_table
 from .speed import GOALS, IMPLEMENTATIONS, Point, time_point
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -40,6 +43,15 @@ FULL = {
     "flops": (16, 256, 512, 8),
     "matmul_n": 2048,
     "min_run_time": 0.5,
+    "decode": {
+        "vocab": 100,
+        "num_hiddens": 256,
+        "num_heads": 8,
+        "blocks": 2,
+        "num_tokens": 256,
+        "source_len": 32,
+        "batch": 1,
+    },
 }
 QUICK = {
     "points": [Point(2, 16, 32, 4), Point(2, 16, 32, 4, padded=True)],
@@ -49,6 +61,15 @@ QUICK = {
     "flops": (2, 16, 32, 4),
     "matmul_n": 128,
     "min_run_time": 0.02,
+    "decode": {
+        "vocab": 20,
+        "num_hiddens": 32,
+        "num_heads": 4,
+        "blocks": 1,
+        "num_tokens": 6,
+        "source_len": 4,
+        "batch": 1,
+    },
 }
 
 
@@ -141,7 +162,7 @@ def speed_table(config: dict, device, rounds: int) -> pd.DataFrame:
 
 
 def run(argv=None) -> dict:
-    """Run the benchmark; return its tables (``speed``, ``memory``, ``flops``) and text."""
+    """Run the benchmark; return its tables (speed, memory, flops, decode, kv_heads), text."""
     args = parse_args(argv)
     threads = torch.get_num_threads()
     torch.set_num_threads(args.threads or (1 if args.quick else threads))
@@ -169,6 +190,11 @@ def _run(args: argparse.Namespace) -> dict:
             )
         ]
     )
+    rounds = args.rounds or config["rounds"]
+    decode = pd.DataFrame(decode_table(config["decode"], device, rounds))
+    kv_heads = pd.DataFrame(kv_heads_table(config["decode"], device, rounds))
+    met = decode.set_index("way").loc["cache fused", "speed-up vs recompute"] >= DECODE_GOAL
+    dc = config["decode"]
     B, T, D, h = config["memory"]
     fB, fT, fD, fh = config["flops"]
     text = (
@@ -192,6 +218,18 @@ def _run(args: argparse.Namespace) -> dict:
                 f"Matmul reference: {config['matmul_n']}x{config['matmul_n']} float32 matmul. "
                 "FLOPs = 8·B·T·d² + 4·B·T²·d (checked with FlopCounterMode).",
                 markdown_table(flops),
+                f"## Generating {dc['num_tokens']} tokens: KV cache against recomputing\n\n"
+                f"Decoder of {dc['blocks']} blocks, d={dc['num_hiddens']}, "
+                f"h={dc['num_heads']}, FFN 4·d, {dc['source_len']} source tokens, batch "
+                f"{dc['batch']}, greedy. Time / recompute's time in the same round: median "
+                f"and min–max over {rounds} rounds; every way gives the same ids. Goal: cache "
+                f"fused >= {DECODE_GOAL}x faster than recompute: "
+                f"{'met' if met else 'not met'}.",
+                markdown_table(decode),
+                "## K/V heads: MHA, GQA, MQA with the cache (fused path)\n\n"
+                "Cache bytes per token and sequence = 2 · blocks · kv_heads · d_k · 4 "
+                "(float32), self-attention only; time relative to MHA in the same round.",
+                markdown_table(kv_heads),
             ]
         )
         + "\n"
@@ -199,7 +237,15 @@ def _run(args: argparse.Namespace) -> dict:
     out = args.out or RESULTS / ("quick.md" if args.quick else "latest.md")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text, encoding="utf-8")
-    return {"speed": speed, "memory": memory, "flops": flops, "text": text, "path": out}
+    return {
+        "speed": speed,
+        "memory": memory,
+        "flops": flops,
+        "decode": decode,
+        "kv_heads": kv_heads,
+        "text": text,
+        "path": out,
+    }
 
 
 main = command(run)

@@ -131,3 +131,23 @@ def test_attention_flops_formula():
     B, T, d = 2, 10, 16
     assert attention_flops(B, T, d, 4) == 8 * B * T * d**2 + 4 * B * T**2 * d
     assert attention_flops(B, T, d, 1) == attention_flops(B, T, d, 16)
+
+
+def test_decode_tables(quick):
+    """Every way of generating is listed with positive finite ratios (the ids agree, or
+    decode_table raises); the K/V-head table's cache sizes follow 2·blocks·kv·d_k·4."""
+    from benchmarks.decoding import MODES
+
+    decode = quick["decode"]
+    assert list(decode["way"]) == list(MODES)
+    assert decode.set_index("way").loc["recompute", "time / baseline (median)"] == 1.0
+    for column in ("ms per token", "time / baseline (median)", "min", "max"):
+        assert _positive_finite(list(decode[column])), column
+    kv = quick["kv_heads"].set_index("layer")
+    config = bench.QUICK["decode"]
+    d_k = config["num_hiddens"] // config["num_heads"]
+    for _, row in kv.iterrows():
+        assert row["cache bytes per token"] == 2 * config["blocks"] * row["kv heads"] * d_k * 4
+    assert list(kv.index) == ["MHA", "GQA g=2", "MQA"]
+    assert kv.loc["MQA", "decoder parameters"] < kv.loc["MHA", "decoder parameters"]
+    assert "KV cache against recomputing" in quick["text"]
