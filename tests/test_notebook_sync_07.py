@@ -26,7 +26,13 @@ def test_the_chapter_defines_what_it_builds(nb):
 
 @pytest.mark.parametrize(
     "num_hiddens, num_heads, num_kv_heads, bias",
-    [(8, 1, None, False), (24, 6, None, True), (24, 6, 3, True), (32, 8, 2, False), (16, 4, 1, True)],
+    [
+        (8, 1, None, False),
+        (24, 6, None, True),
+        (24, 6, 3, True),
+        (32, 8, 2, False),
+        (16, 4, 1, True),
+    ],
 )
 def test_loop_matches_the_package_cache_and_the_full_pass(
     nb, device, num_hiddens, num_heads, num_kv_heads, bias
@@ -42,7 +48,10 @@ def test_loop_matches_the_package_cache_and_the_full_pass(
         ours, (K, V) = nb["causal_attention_with_cache"](layer, X)
         cache = d2lmha.KVCache()
         package = torch.cat(
-            [layer(X[:, t : t + 1], X[:, t : t + 1], X[:, t : t + 1], cache=cache) for t in range(7)],
+            [
+                layer(X[:, t : t + 1], X[:, t : t + 1], X[:, t : t + 1], cache=cache)
+                for t in range(7)
+            ],
             dim=1,
         )
         full = layer(X, X, X, mask=d2lmha.causal_mask(7, device=device))
