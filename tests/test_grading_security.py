@@ -8,6 +8,7 @@ marks and its bytes, nothing outside the sandboxes' scratch may change, no proce
 left, and the host's loopback server must see no connection.
 """
 
+import compileall
 import hashlib
 import os
 import socket
@@ -303,6 +304,9 @@ def attacked(tmp_path_factory):
         built.directory,
         folder,
     )
+    # Byte-compile the package first: other test workers importing d2lmha during the grading
+    # would otherwise write its missing __pycache__ files inside the watched folder.
+    compileall.compile_dir(grading.ROOT / "d2lmha", quiet=1)
     before = snapshot(*watched)
     os.environ["D2LMHA_SECRET"] = SECRET  # the instructor's environment: must not leak in
     start = time.monotonic()
