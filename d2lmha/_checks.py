@@ -8,7 +8,13 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["check_tensor", "check_valid_lens", "check_mask", "check_positive_int"]
+__all__ = [
+    "check_tensor",
+    "check_valid_lens",
+    "check_mask",
+    "check_positive_int",
+    "check_generator",
+]
 
 
 def check_positive_int(name: str, value, minimum: int = 1) -> int:
@@ -23,6 +29,23 @@ def check_positive_int(name: str, value, minimum: int = 1) -> int:
     if value < minimum:
         raise ValueError(f"{name}={value} must be >= {minimum}")
     return value
+
+
+def check_generator(generator) -> torch.Generator | None:
+    """Return ``generator`` as a ``torch.Generator`` (an int is a seed) or ``None``.
+
+    Raises:
+        TypeError: ``generator`` is neither a ``torch.Generator``, an int (bools refused)
+            nor ``None``.
+    """
+    if isinstance(generator, int) and not isinstance(generator, bool):
+        return torch.Generator().manual_seed(generator)
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(
+            f"generator must be a torch.Generator, an int seed or None, "
+            f"got {type(generator).__name__}"
+        )
+    return generator
 
 
 def check_tensor(name: str, X, ndim_min: int = 1, floating: bool = True) -> torch.Tensor:

@@ -27,9 +27,9 @@ from torch import nn
 
 from ._checks import check_positive_int, check_valid_lens
 from .decoder import TransformerDecoder
-from .encoder import BERTEncoder
 from .masking import valid_lens_mask
 from .tasks import IGNORE_INDEX
+from .training import small_encoder
 
 __all__ = ["Seq2SeqTransformer", "greedy_decode", "exact_match"]
 
@@ -85,18 +85,8 @@ class Seq2SeqTransformer(nn.Module):
         super().__init__()
         check_positive_int("num_hiddens", num_hiddens)
         ffn = ffn_num_hiddens or 2 * num_hiddens
-        self.encoder = BERTEncoder(
-            vocab_size,
-            num_hiddens,
-            ffn,
-            num_heads,
-            num_enc_blks,
-            dropout=dropout,
-            max_len=max_len,
-            type_vocab_size=0,
-            use_bias=True,
-            norm_eps=1e-5,
-            activation="relu",
+        self.encoder = small_encoder(
+            vocab_size, num_hiddens, ffn, num_heads, num_enc_blks, dropout, max_len
         )
         self.decoder = TransformerDecoder(
             vocab_size,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from ._checks import check_positive_int
+from ._checks import check_generator, check_positive_int
 
 __all__ = ["LookupTask", "DateTask", "MONTHS", "IGNORE_INDEX"]
 
@@ -165,13 +165,7 @@ class LookupTask:
             ValueError: ``batch_size < 1``.
         """
         check_positive_int("batch_size", batch_size)
-        if isinstance(generator, int) and not isinstance(generator, bool):
-            generator = torch.Generator().manual_seed(generator)
-        elif generator is not None and not isinstance(generator, torch.Generator):
-            raise TypeError(
-                f"generator must be a torch.Generator, an int seed or None, "
-                f"got {type(generator).__name__}"
-            )
+        generator = check_generator(generator)
         X = torch.randint(self.vocab_size, (batch_size, self.seq_len), generator=generator)
         X = X.to(device) if device is not None else X
         return X, self.labels(X)
@@ -321,13 +315,7 @@ class DateTask:
         check_positive_int("batch_size", batch_size)
         if split not in ("train", "test"):
             raise ValueError(f"split={split!r}; expected 'train' or 'test'")
-        if isinstance(generator, int) and not isinstance(generator, bool):
-            generator = torch.Generator().manual_seed(generator)
-        elif generator is not None and not isinstance(generator, torch.Generator):
-            raise TypeError(
-                f"generator must be a torch.Generator, an int seed or None, "
-                f"got {type(generator).__name__}"
-            )
+        generator = check_generator(generator)
         years, months, days = [], [], []
         have = 0
         while have < batch_size:

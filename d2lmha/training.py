@@ -34,6 +34,7 @@ from .encoder import BERTEncoder
 from .tasks import IGNORE_INDEX, LookupTask
 
 __all__ = [
+    "small_encoder",
     "TokenClassifier",
     "tiny_model",
     "loss_and_accuracy",
@@ -42,6 +43,36 @@ __all__ = [
     "head_count_study",
     "load_head_count_study",
 ]
+
+
+def small_encoder(
+    vocab_size: int,
+    num_hiddens: int,
+    ffn_num_hiddens: int | None,
+    num_heads: int,
+    num_blks: int,
+    dropout: float = 0.0,
+    max_len: int = 64,
+) -> BERTEncoder:
+    """The course's small from-scratch encoder, shared by chapters 04 and 06.
+
+    A :class:`~d2lmha.BERTEncoder` without segment embeddings, with biases, post-LN
+    (``norm_eps=1e-5``) and a ReLU FFN of width ``ffn_num_hiddens`` (default
+    ``2 * num_hiddens``). Errors: as :class:`~d2lmha.BERTEncoder`.
+    """
+    return BERTEncoder(
+        vocab_size,
+        num_hiddens,
+        ffn_num_hiddens or 2 * num_hiddens,
+        num_heads,
+        num_blks,
+        dropout=dropout,
+        max_len=max_len,
+        type_vocab_size=0,
+        use_bias=True,
+        norm_eps=1e-5,
+        activation="relu",
+    )
 
 
 class TokenClassifier(nn.Module):
@@ -85,18 +116,8 @@ class TokenClassifier(nn.Module):
         super().__init__()
         check_positive_int("num_classes", num_classes)
         check_positive_int("num_hiddens", num_hiddens)
-        self.encoder = BERTEncoder(
-            vocab_size,
-            num_hiddens,
-            ffn_num_hiddens or 2 * num_hiddens,
-            num_heads,
-            num_blks,
-            dropout=dropout,
-            max_len=max_len,
-            type_vocab_size=0,
-            use_bias=True,
-            norm_eps=1e-5,
-            activation="relu",
+        self.encoder = small_encoder(
+            vocab_size, num_hiddens, ffn_num_hiddens, num_heads, num_blks, dropout, max_len
         )
         self.output = nn.Linear(num_hiddens, num_classes)
         self.num_heads, self.num_blks = num_heads, num_blks
