@@ -33,7 +33,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q $(TORCH_INDEX) "$(TORCH)"
-	$(PY) -m pip install -q -e ".[lab,grade,test,e2e]"
+	$(PY) -m pip install -q -e ".[lab,grade,test,e2e,zh]"
 	# d2l 1.0.3 is the reference the tests compare against. Its pins (numpy==1.23.5,
 	# matplotlib==3.7.2, ...) do not install here, so only its source is installed.
 	$(PY) -m pip install -q --no-deps d2l==1.0.3

@@ -22,6 +22,7 @@ from .multihead import (
     transpose_qkv,
 )
 from .multihead_variants import multihead_einsum, multihead_loop, to_torch_multihead
+from .fonts import enable_cjk_fallback
 from .plotting import show_heatmaps
 from .positional import LearnedPositionalEncoding, PositionalEncoding, sinusoidal_encoding
 from .rope import RotaryEmbedding, rope_angles, rotary_embedding
@@ -43,6 +44,9 @@ from . import (
     viewer,
 )
 
+# Chinese figure labels (the 中文 edition runs the same code): a CJK font as matplotlib's fallback.
+enable_cjk_fallback()
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -52,6 +56,7 @@ __all__ = [
     "masked_softmax",
     "valid_lens_mask",
     "causal_mask",
+    "enable_cjk_fallback",
     "transpose_qkv",
     "transpose_output",
     "split_heads",

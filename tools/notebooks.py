@@ -43,9 +43,26 @@ STRIP_KEYS = [
 ]
 
 
+LANGS = ("en", "zh")  # the editions: English in each folder, 中文 in its zh/ subfolder
+
+
 def all_notebooks(root: Path = ROOT) -> list[Path]:
-    """Every notebook of the course: ``notebooks/``, ``exercises/``, ``solutions/``."""
-    return [p for folder in FOLDERS for p in sorted((root / folder).glob("*.ipynb"))]
+    """Every notebook of the course, both editions: ``notebooks/``, ``exercises/``,
+    ``solutions/`` and the ``zh/`` folder in each."""
+    return [
+        p
+        for folder in FOLDERS
+        for where in (root / folder, root / folder / "zh")
+        for p in sorted(where.glob("*.ipynb"))
+    ]
+
+
+def place(path: Path) -> tuple[str, str]:
+    """``(folder, edition)`` of a notebook: ``notebooks/zh/01_x.ipynb`` → ``("notebooks", "zh")``."""
+    path = Path(path)
+    if path.parent.name == "zh":
+        return path.parent.parent.name, "zh"
+    return path.parent.name, "en"
 
 
 def release(root: Path = ROOT) -> tuple[str, str]:
@@ -65,20 +82,27 @@ def release(root: Path = ROOT) -> tuple[str, str]:
     return url, f"v{project['version']}"
 
 
-def setup_source(folder: str, root: Path = ROOT) -> str:
+def setup_source(folder: str, root: Path = ROOT, edition: str = "en") -> str:
     """The first cell of a notebook in ``folder``: install the course where it is missing.
 
     Where ``d2lmha`` imports (``make lab``, Binder, the grading sandbox, which is offline) the
     cell does nothing; pip runs only where it does not (Colab). Exercise sets also need
-    otter-grader, hence the ``grade`` extra there.
+    otter-grader, hence the ``grade`` extra there; the 中文 edition needs a CJK font for its
+    figures, the ``zh`` extra.
     """
     url, tag = release(root)
-    extra = "[grade]" if folder in ("exercises", "solutions") else ""
-    return (
+    extras = [e for e, want in (("grade", folder != "notebooks"), ("zh", edition == "zh")) if want]
+    extra = f"[{','.join(extras)}]" if extras else ""
+    head = (
         f"{SETUP_MARK} (or any Jupyter without the course): installs d2lmha from its\n"
         f"# repository at release {tag}. Where d2lmha is installed (make lab, Binder) it does "
         "nothing.\n"
-        "try:\n"
+        if edition == "en"
+        else f"{SETUP_MARK}（或任何未安装本课程的 Jupyter）：从仓库安装 d2lmha {tag}。\n"
+        "# 已安装 d2lmha 时（make lab、Binder）这个单元什么也不做。\n"
+    )
+    return (
+        head + "try:\n"
         "    import d2lmha  # noqa: F401\n"
         "except ImportError:\n"
         f'    %pip install --quiet "d2lmha{extra} @ git+{url}@{tag}"'
@@ -90,7 +114,8 @@ def badges(path: Path, root: Path = ROOT) -> str:
     so nothing is fetched when the notebook is read offline)."""
     url, tag = release(root)
     owner_name = url.removeprefix("https://github.com/")
-    where = f"{path.parent.name}/{path.name}"
+    folder, edition = place(path)
+    where = f"{folder}/{path.name}" if edition == "en" else f"{folder}/{edition}/{path.name}"
     return (
         f"{BADGE_MARK}https://colab.research.google.com/github/{owner_name}/blob/{tag}/"
         f"{where}) · [Launch on Binder](https://mybinder.org/v2/gh/{owner_name}/{tag}"
@@ -105,9 +130,9 @@ def _is_setup(cell) -> bool:
 def add_setup(nb, path: Path, root: Path = ROOT):
     """Put the set-up cell first (replacing an older one) and, in a chapter, the badges under
     the title of the first markdown cell."""
-    folder = path.parent.name
+    folder, edition = place(path)
     nb.cells = [c for c in nb.cells if not _is_setup(c)]
-    cell = nbformat.v4.new_code_cell(setup_source(folder, root))
+    cell = nbformat.v4.new_code_cell(setup_source(folder, root, edition))
     cell.id = SETUP_ID
     nb.cells.insert(0, cell)
     if folder == "notebooks":
@@ -184,7 +209,12 @@ def main(argv=None) -> int:
     steps = list(STEPS) if args.command == "all" else [args.command]
     paths = []
     for p in args.paths or [ROOT / f for f in FOLDERS]:
-        paths += sorted(p.glob("*.ipynb")) if p.is_dir() else [p]
+        if p.is_dir():
+            paths += sorted(p.glob("*.ipynb")) + (
+                sorted((p / "zh").glob("*.ipynb")) if not args.paths else []
+            )
+        else:
+            paths.append(p)
     for path in paths:
         if apply(steps, path.resolve()):
             print(f"{args.command}: {path}")

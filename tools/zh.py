@@ -1,0 +1,340 @@
+"""The 中文 edition: every notebook's Chinese twin, made from the English notebook.
+
+    python -m tools.zh sync [PATH…]      # write notebooks/zh/, solutions/zh/ from the English
+    python -m tools.zh execute [PATH…]   # run the Chinese chapters/solutions whose code changed
+    python -m tools.zh exercises [PATH…] # exercises/zh/ from solutions/zh/ (otter assign)
+    python -m tools.zh skeleton PATH     # what in an English notebook still lacks a translation
+
+One course, two languages, one copy of the code. An English notebook (``notebooks/NN_*.ipynb`` or
+``solutions/NN_*.ipynb``) and its translation file ``translations/zh/<folder>/<stem>.yml`` make
+the Chinese twin (``notebooks/zh/<same name>``); nothing in a Chinese notebook is edited by
+hand. The translation file holds
+
+* ``markdown``: the Chinese text of every prose cell, by cell id (the twin keeps the ids);
+* ``strings``: Chinese replacements for whole string literals and comments of the code, each
+  written exactly as in the source (quotes and prefix, or the ``#``) and replaced by one token
+  of the same kind, so a translation can change what a cell prints or a figure says, never
+  what it computes.
+
+Everything else (code, raw cells, cell order and metadata) is the English notebook's. A change
+to a code cell is made once, in English; ``make zh`` re-makes the twins, runs those whose code
+changed and rebuilds the Chinese exercise sets. ``tests/test_zh.py`` fails while a twin differs
+from what ``sync`` makes of it, while a prose cell has no translation or a translation has no
+cell, or while either edition has a notebook the other lacks. Exercise sets (``exercises/zh``)
+are made from ``solutions/zh`` by ``otter assign``, as in English, and graded by the English
+set's grader (same hidden tests): the twin keeps the set's name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import io
+import re
+import sys
+import tokenize
+from pathlib import Path
+
+import nbformat
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+LANG = "zh"
+SOURCES = ("notebooks", "solutions")  # translated; exercises/zh is made from solutions/zh
+FOLDERS = ("notebooks", "exercises", "solutions")
+_KINDS = {tokenize.STRING: "string literal", tokenize.COMMENT: "comment"}
+# Comments that are instructions to tools (nbval, otter, ruff), never translated.
+MARKERS = re.compile(r"#\s*(NBVAL_|SOLUTION|BEGIN |END |noqa|type:|fmt:|IGNORE)")
+
+
+def english_notebooks(root: Path = ROOT) -> list[Path]:
+    """The English notebooks that have a translated twin: chapters and exercise sources."""
+    return [p for folder in SOURCES for p in sorted((root / folder).glob("*.ipynb"))]
+
+
+def twin(path: Path, root: Path = ROOT) -> Path:
+    """``notebooks/01_x.ipynb`` → ``notebooks/zh/01_x.ipynb`` (and so on for each folder)."""
+    path = Path(path).resolve()
+    return path.parent / LANG / path.name
+
+
+def translation_file(path: Path, root: Path = ROOT) -> Path:
+    """The translation of an English notebook: ``translations/zh/<folder>/<stem>.yml``."""
+    path = Path(path).resolve()
+    return root / "translations" / LANG / path.parent.name / f"{path.stem}.yml"
+
+
+def load_translation(path: Path) -> dict:
+    """``{"markdown": {id: text}, "strings": {token: token}}`` from a translation file.
+
+    Raises:
+        FileNotFoundError: no such file. ValueError: not a mapping with those two keys.
+    """
+    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    if not isinstance(data, dict) or set(data) - {"markdown", "strings"}:
+        raise ValueError(f"{path}: expected a mapping with keys 'markdown' and 'strings'")
+    markdown, strings = data.get("markdown") or {}, data.get("strings") or {}
+    for name, table in (("markdown", markdown), ("strings", strings)):
+        if not isinstance(table, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in table.items()
+        ):
+            raise ValueError(f"{path}: '{name}' must map text to text")
+    return {"markdown": markdown, "strings": strings}
+
+
+def _tokens(source: str, where: str) -> list[tokenize.TokenInfo]:
+    try:
+        return list(tokenize.generate_tokens(io.StringIO(source).readline))
+    except (tokenize.TokenError, IndentationError, SyntaxError) as error:
+        raise ValueError(f"{where}: cannot tokenize the code: {error}") from error
+
+
+def check_strings(strings: dict, where: str = "strings") -> None:
+    """Every entry replaces one string literal by one string literal, or one comment by one
+    comment: the guarantee that a translation never changes the code.
+
+    Raises:
+        ValueError: naming the first entry that is not such a pair.
+    """
+    for key, value in strings.items():
+        kinds = []
+        for text in (key, value):
+            toks = [
+                t
+                for t in _tokens(text, f"{where} {key!r}")
+                if t.type not in (tokenize.NEWLINE, tokenize.NL, tokenize.ENDMARKER)
+            ]
+            ok = len(toks) == 1 and toks[0].type in _KINDS and toks[0].string == text
+            kinds.append(toks[0].type if ok else None)
+        if None in kinds or kinds[0] != kinds[1]:
+            raise ValueError(
+                f"{where}: {key!r} → {value!r} must replace one string literal by one string "
+                "literal, or one comment by one comment, written exactly as in the code"
+            )
+
+
+def translate_code(source: str, strings: dict, where: str = "code", used: set | None = None) -> str:
+    """``source`` with each string literal or comment that is a key of ``strings`` replaced.
+
+    Only whole tokens are replaced, so names, numbers and operators are untouched. ``used``
+    collects the keys that matched.
+    """
+    if not strings:
+        return source
+    lines = source.splitlines(keepends=True)
+    starts = [0]
+    for line in lines:
+        starts.append(starts[-1] + len(line))
+    out, last = [], 0
+    for tok in _tokens(source, where):
+        if tok.type in _KINDS and tok.string in strings:
+            begin = starts[tok.start[0] - 1] + tok.start[1]
+            end = starts[tok.end[0] - 1] + tok.end[1]
+            out += [source[last:begin], strings[tok.string]]
+            last = end
+            if used is not None:
+                used.add(tok.string)
+    return "".join(out) + source[last:]
+
+
+def make_twin(english, translation: dict, where: str = "notebook", used: set | None = None):
+    """The Chinese notebook made from an English one: prose from ``translation["markdown"]`` by
+    cell id, code with ``translation["strings"]`` applied, everything else as in English.
+
+    Raises:
+        ValueError: a prose cell without a translation (its id named), or a bad string entry.
+    """
+    check_strings(translation["strings"], where)
+    for key in translation["strings"]:
+        if MARKERS.match(key):
+            raise ValueError(f"{where}: {key!r} is an instruction to a tool; it is not translated")
+    nb = copy.deepcopy(english)
+    missing = []
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            text = translation["markdown"].get(cell.id)
+            if text is None:
+                missing.append(cell.id)
+            else:
+                cell.source = text.rstrip("\n")
+                if used is not None:
+                    used.add(cell.id)
+        elif cell.cell_type == "code":
+            cell.source = translate_code(
+                cell.source, translation["strings"], f"{where} cell {cell.id}", used
+            )
+    if missing:
+        raise ValueError(f"{where}: prose cells without a translation: {', '.join(missing)}")
+    return nb
+
+
+def unused(english, translation: dict) -> list[str]:
+    """Entries of a translation that match nothing in the English notebook (stale ones)."""
+    used: set = set()
+    make_twin(english, translation, used=used)
+    return [key for table in translation.values() for key in table if key not in used]
+
+
+def made_twin(path: Path, root: Path = ROOT):
+    """``make_twin`` for the English notebook at ``path`` and its translation file."""
+    english = nbformat.read(path, as_version=nbformat.NO_CONVERT)
+    translation = load_translation(translation_file(path, root))
+    return make_twin(english, translation, where=str(Path(path).relative_to(root)))
+
+
+def sync(path: Path, root: Path = ROOT) -> bool:
+    """Write the twin of ``path``; keep a cell's outputs where its code is unchanged.
+
+    Returns True when a code cell changed (the twin needs running: ``execute``).
+    """
+    from tools import notebooks
+
+    path = Path(path).resolve()
+    target = twin(path, root)
+    made = made_twin(path, root)
+    old = {}
+    if target.exists():
+        old = {c.id: c for c in nbformat.read(target, as_version=nbformat.NO_CONVERT).cells}
+    stale = False
+    for cell in made.cells:
+        if cell.cell_type != "code":
+            continue
+        before = old.get(cell.id)
+        if before is not None and before.source == cell.source:
+            cell.outputs, cell.execution_count = before.outputs, before.execution_count
+        elif cell.source.startswith(notebooks.SETUP_MARK):
+            cell.outputs, cell.execution_count = [], None
+        else:
+            cell.outputs, cell.execution_count, stale = [], None, True
+    for step in notebooks.STEPS.values():
+        made = step(made, target, root)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(made, target)
+    return stale
+
+
+def needs_run(path: Path) -> bool:
+    """A notebook with a code cell that was never run (no execution count)."""
+    nb = nbformat.read(path, as_version=nbformat.NO_CONVERT)
+    return any(
+        c.cell_type == "code" and c.execution_count is None and c.source.strip()
+        for c in nb.cells[1:]
+    )
+
+
+def execute(paths) -> list[Path]:
+    """Run each notebook top to bottom in place (nbconvert), then strip transient metadata."""
+    import subprocess
+
+    from tools import notebooks
+
+    ran = []
+    for path in paths:
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "jupyter",
+                "nbconvert",
+                "--to",
+                "notebook",
+                "--execute",
+                "--inplace",
+                str(path),
+            ],
+            check=True,
+        )
+        notebooks.apply(["strip"], Path(path))
+        ran.append(Path(path))
+    return ran
+
+
+def skeleton(path: Path, root: Path = ROOT) -> str:
+    """YAML listing what of the English notebook at ``path`` has no translation yet: prose
+    cells (English text, to replace) and the comments and string literals with words in them."""
+    english = nbformat.read(path, as_version=nbformat.NO_CONVERT)
+    file = translation_file(path, root)
+    done = load_translation(file) if file.exists() else {"markdown": {}, "strings": {}}
+    from tools.notebooks import BADGE_MARK, SETUP_MARK
+
+    markdown = {
+        c.id: "\n".join(line for line in c.source.split("\n") if not line.startswith(BADGE_MARK))
+        for c in english.cells
+        if c.cell_type == "markdown" and c.id not in done["markdown"]
+    }
+    strings = {}
+    for cell in english.cells:
+        if cell.cell_type != "code" or cell.source.startswith(SETUP_MARK):
+            continue
+        for tok in _tokens(cell.source, f"cell {cell.id}"):
+            text = tok.string
+            wordy = any(ch.isalpha() for ch in text) and (
+                " " in text or tok.type == tokenize.COMMENT
+            )
+            if tok.type in _KINDS and wordy and text not in done["strings"]:
+                if not MARKERS.match(text):
+                    strings[text] = text
+    return dump({"markdown": markdown, "strings": strings})
+
+
+class _Dumper(yaml.SafeDumper):
+    """Multi-line text as YAML block scalars (``|``), so a translation file reads like prose."""
+
+
+_Dumper.add_representer(
+    str,
+    lambda dumper, text: dumper.represent_scalar(
+        "tag:yaml.org,2002:str", text, style="|" if "\n" in text else None
+    ),
+)
+
+
+def dump(data: dict) -> str:
+    """YAML text of a translation (``skeleton``'s output format)."""
+    return yaml.dump(data, Dumper=_Dumper, allow_unicode=True, sort_keys=False, width=10**6)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.zh",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("command", choices=["sync", "execute", "exercises", "skeleton"])
+    parser.add_argument("paths", nargs="*", type=Path)
+    args = parser.parse_args(argv)
+    english = [p.resolve() for p in args.paths] or english_notebooks()
+    if args.command == "skeleton":
+        for path in english:
+            print(skeleton(path))
+    elif args.command == "sync":
+        for path in english:
+            changed = sync(path)
+            print(f"sync: {twin(path).relative_to(ROOT)}" + (" (code changed)" if changed else ""))
+    elif args.command == "execute":
+        todo = (
+            [twin(p) for p in english if needs_run(twin(p))]
+            if not args.paths
+            else [twin(p) for p in english]
+        )
+        for path in execute(todo):
+            print(f"execute: {path.relative_to(ROOT)}")
+    else:
+        from d2lmha.grading.assign import BUILD_DIR, assign
+
+        from tools import notebooks
+
+        sets = [p.name[:2] for p in args.paths if p.parent.name == "solutions"]
+        for path in assign(
+            sets,
+            solutions=ROOT / "solutions" / LANG,
+            exercises=ROOT / "exercises" / LANG,
+            build_dir=BUILD_DIR / LANG,
+        ):
+            notebooks.apply(list(notebooks.STEPS), path)
+            print(f"exercises: {path.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
