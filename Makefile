@@ -24,7 +24,7 @@ NOTEBOOK_DIRS := notebooks exercises solutions
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install sandbox lab test unit lint format notebook-meta notebooks exercises grade \
+.PHONY: install sandbox lab test unit lint format notebook-meta notebooks zh exercises grade \
         bench bench-grading e2e chromium slides clean
 
 install: $(STAMP)
@@ -40,10 +40,12 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # The server is rooted at the repository (so notebooks/, exercises/ and solutions/ all show in
-# the file browser and the links between them open); chapter 00 opens first.
+# the file browser and the links between them open); chapter 00 opens first, in English, or in
+# Chinese with `make lab LANG=zh` (中文版), as on a machine whose locale is Chinese (LANG=zh_CN...).
+EDITION := $(if $(filter zh%,$(LANG)),zh/,)
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab $(LAB_ROOT) --ServerApp.root_dir="$(CURDIR)" $(LAB_ARGS) \
-	  notebooks/00_overview.ipynb
+	$(if $(filter zh en,$(LANG)),env -u LANG,) $(VENV)/bin/jupyter lab $(LAB_ROOT) \
+	  --ServerApp.root_dir="$(CURDIR)" $(LAB_ARGS) notebooks/$(EDITION)00_overview.ipynb
 
 # Two xdist workers on two cores: one torch thread each (OMP_NUM_THREADS=1), since torch's
 # default of one thread per core per process oversubscribes and slows small models ~10x.
@@ -73,15 +75,26 @@ format: $(STAMP)
 notebook-meta: $(STAMP)
 	$(PY) -m tools.notebooks all
 
-# Re-execute the chapters in place (they are committed executed).
+# Re-execute the chapters in place (they are committed executed), then the 中文 edition.
 notebooks: $(STAMP)
 	$(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace notebooks/*.ipynb
 	$(PY) -m tools.notebooks strip notebooks
+	$(MAKE) zh
 
-# Regenerate the student notebooks from the solution sources.
+# The 中文 edition from the English notebooks and translations/zh/ (see tools/zh.py): re-make
+# every Chinese twin, run those whose code changed, rebuild the Chinese student notebooks.
+zh: $(STAMP)
+	$(PY) -m tools.zh sync
+	$(PY) -m tools.zh execute
+	$(PY) -m tools.zh exercises
+
+# Regenerate the student notebooks from the solution sources (both editions).
 exercises: $(STAMP)
 	$(PY) -m d2lmha.grading assign
 	$(PY) -m tools.notebooks all exercises
+	$(PY) -m tools.zh sync solutions
+	$(PY) -m tools.zh execute solutions
+	$(PY) -m tools.zh exercises
 
 # Grade every .ipynb in $(SUBMISSIONS), each in its own bubblewrap sandbox; prints the CSV path.
 grade: $(STAMP) sandbox
@@ -113,6 +126,10 @@ chromium:
 	  && apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } || \
 	  { echo "chromium is not installed and could not be installed here: install Debian's" \
 	         "'chromium' package to run make e2e"; exit 1; }
+	@# The browser's own CJK font, for the Chinese prose (figures use the one from mplfonts).
+	@fc-list :lang=zh-cn 2>/dev/null | grep -q . || { [ "$$(id -u)" = 0 ] \
+	  && apt-get install -y -qq fonts-noto-cjk >/dev/null; } || \
+	  echo "no Chinese font for chromium: install Debian's 'fonts-noto-cjk' (make e2e checks zh)"
 
 # Every chapter as reveal.js slides: build/slides/NN_name.slides.html. reveal.js, RequireJS and
 # MathJax are copied from their npm packages into build/slides/vendor when npm is there, so the

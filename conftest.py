@@ -1,8 +1,9 @@
 """Repository-wide pytest settings: student notebooks are run, not output-compared.
 
-``exercises/*.ipynb`` are committed without outputs (see ``d2lmha.grading.assign``), so
-nbval runs each of their cells (a cell that raises fails) but has no stored output to
-compare, even in cells marked ``# NBVAL_CHECK_OUTPUT`` (those marks serve the solutions).
+``exercises/*.ipynb`` and ``exercises/zh/*.ipynb`` are committed without outputs (see
+``d2lmha.grading.assign``), so nbval runs each of their cells (a cell that raises fails) but
+has no stored output to compare, even in cells marked ``# NBVAL_CHECK_OUTPUT`` (those marks
+serve the solutions).
 """
 
 from pathlib import Path
@@ -12,5 +13,6 @@ EXERCISES = Path(__file__).resolve().parent / "exercises"
 
 def pytest_collection_modifyitems(items):
     for item in items:
-        if Path(str(item.fspath)).resolve().parent == EXERCISES and hasattr(item, "options"):
+        folder = Path(str(item.fspath)).resolve().parent
+        if EXERCISES in (folder, folder.parent) and hasattr(item, "options"):
             item.options["check"] = False

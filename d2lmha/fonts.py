@@ -4,7 +4,8 @@ The 中文 edition labels its figures in Chinese with the same code as the Engli
 the font is set up for both, on ``import d2lmha``: Noto Sans CJK SC (shipped by the PyPI package
 ``mplfonts``, the ``zh`` extra) is registered with matplotlib and appended to
 ``font.family``, after the default (``sans-serif``, i.e. DejaVu Sans). matplotlib (≥ 3.6) falls
-back glyph by glyph along that list, so Latin text looks as before and only Chinese characters come from Noto.
+back glyph by glyph along that list, so Latin text looks as before and only Chinese characters
+come from Noto.
 Without ``mplfonts`` nothing changes (Chinese labels then render as boxes, and matplotlib warns
 "Glyph … missing from font").
 

@@ -54,6 +54,24 @@ def test_committed_student_notebook_is_in_step(built):
     )
 
 
+def build_zh(set_id):
+    """The 中文 twin of a set (``solutions/zh/``), built like the English one."""
+    master = grading.ROOT / "solutions" / "zh" / SETS[set_id].name
+    return grading.build(master, grading.BUILD_DIR / "zh" / master.stem)
+
+
+@pytest.mark.parametrize("set_id", sorted(SETS))
+def test_committed_chinese_student_notebook_is_in_step(set_id):
+    built_zh = build_zh(set_id)
+    committed = grading.ROOT / "exercises" / "zh" / built_zh.notebook_name
+    assert committed.exists(), f"run `make zh` to write {committed}"
+    assert student_view(committed) == student_view(built_zh.student_notebook), (
+        f"zh/{committed.name} is stale: run `make zh`"
+    )
+    # Same questions and points as the English set, whose grader grades it (same hidden tests).
+    assert built_zh.possible == build(set_id).possible
+
+
 def test_every_question_has_public_and_hidden_tests(built):
     full, public = question_tests(built.solution_notebook), question_tests(built.student_notebook)
     assert full and full.keys() == public.keys() == built.possible.keys()

@@ -32,25 +32,41 @@ def make_mistakes(nb, mistakes):
     return nb
 
 
+# The 中文 edition's submissions (made from solutions/zh and exercises/zh) are graded by the same
+# call, hence by the English set's grader and hidden tests, and must score exactly the same.
+EDITIONS = {"": "", "zh_": "zh"}
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     """``(table indexed by file name, {set: points per question})``."""
     folder = tmp_path_factory.mktemp("submissions")
     possible = {}
     for key, master in SETS.items():
-        built = grading.build(master, grading.BUILD_DIR / master.stem)
-        possible[key] = built.possible
-        solution = nbformat.read(built.solution_notebook, as_version=4)
-        blank = nbformat.read(grading.ROOT / "exercises" / built.notebook_name, as_version=4)
-        wrong = make_mistakes(copy.deepcopy(solution), MISTAKES[key])
-        for role, nb in (("solution", solution), ("blank", blank), ("wrong", wrong)):
-            nbformat.write(nb, folder / f"{key}_{role}.ipynb")
+        for prefix, edition in EDITIONS.items():
+            source = master.parent / edition / master.name
+            built = grading.build(source, grading.BUILD_DIR / edition / master.stem)
+            possible[key] = built.possible
+            solution = nbformat.read(built.solution_notebook, as_version=4)
+            blank = grading.ROOT / "exercises" / edition / built.notebook_name
+            blank = nbformat.read(blank, as_version=4)
+            wrong = make_mistakes(copy.deepcopy(solution), MISTAKES[key])
+            for role, nb in (("solution", solution), ("blank", blank), ("wrong", wrong)):
+                nbformat.write(nb, folder / f"{key}_{prefix}{role}.ipynb")
     csv = grading.grade(folder, timeout=300, jobs=2, out=folder.parent / "grades.csv")
     table = pd.read_csv(csv, dtype={"set": str, "error": str}).fillna({"error": ""})
     return table.set_index("submission"), possible
 
 
 def scores(graded, key, role):
+    """The English submission's scores, after checking that the Chinese one scored the same."""
+    zh_row, zh_scores, _ = _scores(graded, key, f"zh_{role}")
+    row, per_question, possible = _scores(graded, key, role)
+    assert zh_scores == per_question and zh_row["score"] == row["score"], (key, role)
+    return row, per_question, possible
+
+
+def _scores(graded, key, role):
     table, possible = graded
     row = table.loc[f"{key}_{role}.ipynb"]
     assert row["set"] == key and row["error"] == ""

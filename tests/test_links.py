@@ -8,11 +8,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from tools.notebooks import all_notebooks
+
 ROOT = Path(__file__).resolve().parents[1]
 LINK = re.compile(r"\]\(([^)\s]+)\)")
-SOURCES = sorted(
-    p for folder in ("notebooks", "exercises", "solutions") for p in (ROOT / folder).glob("*.ipynb")
-)
+SOURCES = all_notebooks()  # both editions
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 
@@ -34,10 +34,12 @@ def test_relative_links_resolve(path):
     assert missing == []
 
 
-def test_every_chapter_with_a_set_links_to_it_and_back():
-    for exercise in sorted((ROOT / "exercises").glob("*.ipynb")):
-        chapter = next((ROOT / "notebooks").glob(f"{exercise.name[:2]}_*.ipynb"))
+@pytest.mark.parametrize("edition", ["", "zh/"], ids=["en", "zh"])
+def test_every_chapter_with_a_set_links_to_it_and_back(edition):
+    up = "../" * (1 + edition.count("/"))  # from notebooks/zh/ to the root is ../../
+    for exercise in sorted((ROOT / "exercises" / edition).glob("*.ipynb")):
+        chapter = next((ROOT / "notebooks" / edition).glob(f"{exercise.name[:2]}_*.ipynb"))
         chapter_text = "".join(c.source for c in nbformat.read(chapter, as_version=4).cells)
         exercise_text = "".join(c.source for c in nbformat.read(exercise, as_version=4).cells)
-        assert f"../exercises/{exercise.name}" in chapter_text, chapter.name
-        assert f"../notebooks/{chapter.name}" in exercise_text, exercise.name
+        assert f"{up}exercises/{edition}{exercise.name}" in chapter_text, chapter.name
+        assert f"{up}notebooks/{edition}{chapter.name}" in exercise_text, exercise.name

@@ -15,25 +15,28 @@ from tools import notebooks as tool
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = tool.all_notebooks()
-IDS = [f"{p.parent.name}/{p.name}" for p in NOTEBOOKS]
+IDS = [str(p.relative_to(ROOT)) for p in NOTEBOOKS]
 
 
-def test_every_folder_has_notebooks():
-    assert {p.parent.name for p in NOTEBOOKS} == set(tool.FOLDERS)
+def test_every_folder_has_notebooks_in_both_editions():
+    assert {tool.place(p) for p in NOTEBOOKS} == {
+        (folder, edition) for folder in tool.FOLDERS for edition in tool.LANGS
+    }
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_starts_with_the_setup_cell(path):
     first = nbformat.read(path, as_version=4).cells[0]
     assert first.cell_type == "code"
-    assert first.source == tool.setup_source(path.parent.name), (
+    folder, edition = tool.place(path)
+    assert first.source == tool.setup_source(folder, edition=edition), (
         "run `python -m tools.notebooks setup` (the set-up cell is made from pyproject.toml)"
     )
 
 
 @pytest.mark.parametrize(
     "path",
-    [p for p in NOTEBOOKS if p.parent.name == "notebooks"],
+    [p for p in NOTEBOOKS if tool.place(p)[0] == "notebooks"],
     ids=[i for i in IDS if i.startswith("notebooks/")],
 )
 def test_chapter_header_links_to_colab_and_binder(path):
@@ -41,7 +44,8 @@ def test_chapter_header_links_to_colab_and_binder(path):
     title, blank, links = header.source.split("\n")[:3]
     assert title.startswith("# ") and blank == ""
     assert links == tool.badges(path)
-    assert f"/blob/{tool.release()[1]}/notebooks/{path.name})" in links
+    where = path.relative_to(ROOT).as_posix()
+    assert f"/blob/{tool.release()[1]}/{where})" in links
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
@@ -100,31 +104,37 @@ def test_tool_is_idempotent(tmp_path):
     assert target.read_bytes() == once
 
 
-def _run_setup_cell(folder, monkeypatch, importable):
+def _run_setup_cell(folder, edition, monkeypatch, importable):
     calls = []
     shell = InteractiveShell.instance()
     monkeypatch.setitem(shell.magics_manager.magics["line"], "pip", calls.append)
     if not importable:
         monkeypatch.setitem(sys.modules, "d2lmha", None)  # `import d2lmha` raises ImportError
-    result = shell.run_cell(tool.setup_source(folder), store_history=False)
+    result = shell.run_cell(tool.setup_source(folder, edition=edition), store_history=False)
     assert result.success, result.error_in_exec
     return calls
 
 
-@pytest.mark.parametrize("folder", tool.FOLDERS)
-def test_setup_cell_does_nothing_where_d2lmha_imports(folder, monkeypatch):
+PLACES = [(folder, edition) for folder in tool.FOLDERS for edition in tool.LANGS]
+
+
+@pytest.mark.parametrize("folder, edition", PLACES)
+def test_setup_cell_does_nothing_where_d2lmha_imports(folder, edition, monkeypatch):
     # make lab, Binder and the grading sandbox (offline): pip must never run there.
-    assert _run_setup_cell(folder, monkeypatch, importable=True) == []
+    assert _run_setup_cell(folder, edition, monkeypatch, importable=True) == []
 
 
-@pytest.mark.parametrize("folder", tool.FOLDERS)
-def test_setup_cell_installs_the_release_where_d2lmha_is_missing(folder, monkeypatch):
+@pytest.mark.parametrize("folder, edition", PLACES)
+def test_setup_cell_installs_the_release_where_d2lmha_is_missing(folder, edition, monkeypatch):
     url, tag = tool.release()
     version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
     assert tag == f"v{version}"
-    (line,) = _run_setup_cell(folder, monkeypatch, importable=False)
-    extra = "" if folder == "notebooks" else "[grade]"
-    assert line == f'install --quiet "d2lmha{extra} @ git+{url}@{tag}"'
+    (line,) = _run_setup_cell(folder, edition, monkeypatch, importable=False)
+    extras = {
+        ("notebooks", "en"): "",
+        ("notebooks", "zh"): "[zh]",
+    }.get((folder, edition), "[grade,zh]" if edition == "zh" else "[grade]")
+    assert line == f'install --quiet "d2lmha{extras} @ git+{url}@{tag}"'
 
 
 def test_release_refuses_a_repository_that_is_not_github(tmp_path):

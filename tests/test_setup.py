@@ -51,10 +51,11 @@ def test_environment_yml_matches_pyproject():
 
 
 def test_binder_installs_only_what_learners_need():
-    """Binder: the course, JupyterLab and grader.check (otter); no test, lint or browser tools."""
+    """Binder: the course, JupyterLab, grader.check (otter) and the 中文 edition's font; no test,
+    lint or browser tools."""
     binder = ROOT / "binder"
     assert conda_requirements(binder / "environment.yml") == pyproject_requirements(
-        extras={"lab", "grade"}
+        extras={"lab", "grade", "zh"}
     )
     assert "pip install --no-deps" in (binder / "postBuild").read_text()
     assert (binder / "postBuild").stat().st_mode & 0o111  # executable, as repo2docker needs

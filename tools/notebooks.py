@@ -58,7 +58,7 @@ def all_notebooks(root: Path = ROOT) -> list[Path]:
 
 
 def place(path: Path) -> tuple[str, str]:
-    """``(folder, edition)`` of a notebook: ``notebooks/zh/01_x.ipynb`` → ``("notebooks", "zh")``."""
+    """``(folder, edition)``: ``notebooks/zh/01_x.ipynb`` → ``("notebooks", "zh")``."""
     path = Path(path)
     if path.parent.name == "zh":
         return path.parent.parent.name, "zh"

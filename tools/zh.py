@@ -1,7 +1,7 @@
 """The 中文 edition: every notebook's Chinese twin, made from the English notebook.
 
     python -m tools.zh sync [PATH…]      # write notebooks/zh/, solutions/zh/ from the English
-    python -m tools.zh execute [PATH…]   # run the Chinese chapters/solutions whose code changed
+    python -m tools.zh execute [PATH…]   # run the twins whose code changed (--force: all)
     python -m tools.zh exercises [PATH…] # exercises/zh/ from solutions/zh/ (otter assign)
     python -m tools.zh skeleton PATH     # what in an English notebook still lacks a translation
 
@@ -301,9 +301,14 @@ def main(argv=None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("command", choices=["sync", "execute", "exercises", "skeleton"])
-    parser.add_argument("paths", nargs="*", type=Path)
+    parser.add_argument("paths", nargs="*", type=Path, help="English notebooks or folders")
+    parser.add_argument("--force", action="store_true", help="execute: run even if up to date")
     args = parser.parse_args(argv)
-    english = [p.resolve() for p in args.paths] or english_notebooks()
+    english = []
+    for p in args.paths:
+        p = p.resolve()
+        english += sorted(p.glob("*.ipynb")) if p.is_dir() else [p]
+    english = english or english_notebooks()
     if args.command == "skeleton":
         for path in english:
             print(skeleton(path))
@@ -324,7 +329,7 @@ def main(argv=None) -> int:
 
         from tools import notebooks
 
-        sets = [p.name[:2] for p in args.paths if p.parent.name == "solutions"]
+        sets = [p.name[:2] for p in english if p.parent.name == "solutions"]
         for path in assign(
             sets,
             solutions=ROOT / "solutions" / LANG,

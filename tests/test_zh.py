@@ -1,0 +1,178 @@
+"""The 中文 edition cannot drift from the English one.
+
+Each Chinese notebook is what ``python -m tools.zh sync`` makes of its English twin and its
+translation file: the same cells (ids, order, kinds), the same code token for token except
+translated string literals and comments, every prose cell in Chinese. Both editions have the
+same notebooks; the Chinese student notebooks are what ``otter assign`` makes of the Chinese
+solutions; figures carry Chinese labels without missing glyphs. (nbval runs both editions;
+``test_grading_sets.py`` grades Chinese submissions with the English sets' hidden tests.)
+"""
+
+import re
+import tokenize
+import warnings
+
+import nbformat
+import pytest
+
+from tools import notebooks as meta
+from tools import zh
+
+ENGLISH = zh.english_notebooks()
+IDS = [str(p.relative_to(zh.ROOT)) for p in ENGLISH]
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def _cells(nb):
+    return [(c.cell_type, c.id, c.source) for c in nb.cells]
+
+
+@pytest.mark.parametrize("folder", zh.FOLDERS)
+def test_both_editions_have_the_same_notebooks(folder):
+    english = {p.name for p in (zh.ROOT / folder).glob("*.ipynb")}
+    chinese = {p.name for p in (zh.ROOT / folder / "zh").glob("*.ipynb")}
+    assert english, folder
+    assert chinese == english, f"only in one edition: {sorted(chinese ^ english)}"
+
+
+def test_every_translation_file_has_its_english_notebook():
+    files = sorted((zh.ROOT / "translations" / "zh").rglob("*.yml"))
+    assert sorted(files) == sorted(zh.translation_file(p) for p in ENGLISH)
+
+
+@pytest.mark.parametrize("path", ENGLISH, ids=IDS)
+def test_chinese_notebook_is_made_from_the_english_one(path):
+    made = zh.made_twin(path)
+    for step in meta.STEPS.values():
+        made = step(made, zh.twin(path), zh.ROOT)
+    committed = nbformat.read(zh.twin(path), as_version=nbformat.NO_CONVERT)
+    assert _cells(committed) == _cells(made), (
+        f"{zh.twin(path).relative_to(zh.ROOT)} is not what its English notebook and "
+        "translation make: edit the English notebook or the translation file, then `make zh`"
+    )
+
+
+def _code_tokens(source):
+    """The tokens that compute: everything but string literals, comments and layout."""
+    skip = {tokenize.STRING, tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE}
+    return [(t.type, t.string) for t in zh._tokens(source, "cell") if t.type not in skip]
+
+
+@pytest.mark.parametrize("path", ENGLISH, ids=IDS)
+def test_code_is_the_same_in_both_editions(path):
+    """Independent of the tool: token by token, only literals and comments may differ, and a
+    literal only where the translation file says so."""
+    english = nbformat.read(path, as_version=4).cells
+    chinese = nbformat.read(zh.twin(path), as_version=4).cells
+    assert [(c.cell_type, c.id) for c in chinese] == [(c.cell_type, c.id) for c in english]
+    for en, cn in list(zip(english, chinese, strict=True))[1:]:  # the set-up cell is per edition
+        if en.cell_type == "markdown":
+            continue
+        if en.cell_type == "raw":
+            assert cn.source == en.source, en.id
+            continue
+        assert _code_tokens(cn.source) == _code_tokens(en.source), f"cell {en.id}"
+
+
+@pytest.mark.parametrize("path", ENGLISH, ids=IDS)
+def test_every_prose_cell_is_translated_and_no_entry_is_stale(path):
+    english = nbformat.read(path, as_version=nbformat.NO_CONVERT)
+    translation = zh.load_translation(zh.translation_file(path))
+    assert zh.unused(english, translation) == [], "entries that match nothing in the English"
+    chinese = nbformat.read(zh.twin(path), as_version=4)
+    untranslated = [
+        c.id for c in chinese.cells if c.cell_type == "markdown" and not CJK.search(c.source)
+    ]
+    assert untranslated == []
+
+
+@pytest.mark.parametrize("path", meta.all_notebooks(), ids=lambda p: str(p.relative_to(zh.ROOT)))
+def test_no_figure_or_output_warns_of_missing_glyphs(path):
+    texts = [
+        o.get("text", "")
+        for c in nbformat.read(path, as_version=4).cells
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+    ]
+    assert not any("missing from font" in t for t in texts)
+
+
+def test_chinese_labels_render_with_the_course_font():
+    """``import d2lmha`` puts Noto Sans CJK SC behind the default font: Chinese text draws
+    without a missing-glyph warning, Latin text still uses DejaVu Sans."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib import font_manager
+
+    import d2lmha
+
+    assert d2lmha.enable_cjk_fallback()
+    assert matplotlib.rcParams["font.family"][-1] == d2lmha.fonts.CJK_FAMILY
+    fig, ax = plt.subplots()
+    ax.set_title("注意力权重 attention weights")
+    ax.set_xlabel("键")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig.canvas.draw()
+    plt.close(fig)
+    first = font_manager.findfont(font_manager.FontProperties(family=["sans-serif"]))
+    assert "DejaVuSans" in first
+
+
+def test_minilm_vocabulary_is_english():
+    """Why the Chinese edition feeds the real model English sentences (chapter 00 says so)."""
+    tokenizer = d2lmha_tokenizer()
+    assert tokenizer.encode("我爱机器学习").tokens == [
+        "[CLS]",
+        "我",
+        "[UNK]",
+        "[UNK]",
+        "[UNK]",
+        "学",
+        "[UNK]",
+        "[SEP]",
+    ]
+
+
+def d2lmha_tokenizer():
+    import d2lmha
+
+    return d2lmha.load_minilm()[1]
+
+
+# The tool's guarantees, on small inputs.
+
+
+def test_translation_replaces_whole_literals_and_comments_only():
+    source = 'label = "Keys"  # the keys\nKeys = {"Keys": 1}\nprint(f"{label}: Keys")\n'
+    strings = {'"Keys"': '"键"', "# the keys": "# 键"}
+    used = set()
+    out = zh.translate_code(source, strings, used=used)
+    assert out == 'label = "键"  # 键\nKeys = {"键": 1}\nprint(f"{label}: Keys")\n'
+    assert used == set(strings)
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {'"a"': '"a" + secret'},  # a literal may not become code
+        {'"a"': "# a"},  # nor a comment
+        {"# a": "# a\nx = 1"},  # a comment may not grow a line of code
+        {"x": "y"},  # names are never translated
+        {"# NBVAL_CHECK_OUTPUT": "# 检查输出"},  # tool instructions stay
+    ],
+)
+def test_translation_refuses_entries_that_could_change_code(entry):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
+    with pytest.raises(ValueError):
+        zh.make_twin(nb, {"markdown": {}, "strings": entry})
+
+
+def test_a_prose_cell_without_translation_is_named():
+    cell = nbformat.v4.new_markdown_cell("Hello")
+    cell.id = "abc123"
+    nb = nbformat.v4.new_notebook(cells=[cell])
+    with pytest.raises(ValueError, match="abc123"):
+        zh.make_twin(nb, {"markdown": {}, "strings": {}})
