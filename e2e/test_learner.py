@@ -175,6 +175,27 @@ def test_run_all_gives_no_error_and_every_figure_renders(page, chapter):
     close_current_notebook(page)
 
 
+def test_a_chinese_chapter_runs_and_its_figures_have_every_glyph(page):
+    """中文版: chapter 01 in Chinese, opened from the file browser and Run All. A figure label
+    with a glyph missing from matplotlib's fonts would print "Glyph ... missing from font" on
+    stderr; the prose is checked to be Chinese, and the figures to render."""
+    chapter = ROOT / "notebooks" / "zh" / "01_single_head_attention.ipynb"
+    labels = [c.source for c in nbformat.read(chapter, as_version=4).cells if c.cell_type == "code"]
+    assert any(re.search(r"[\u4e00-\u9fff]", s) for s in labels)  # the code labels in Chinese
+    open_from_file_browser(page, "notebooks/zh/01_single_head_attention.ipynb")
+    heading = page.locator(f"{CURRENT} .jp-RenderedMarkdown h1").first.inner_text()
+    assert re.search(r"[\u4e00-\u9fff]", heading), heading
+    summary = run_all_and_wait(page)
+    figure = page.locator(f"{CURRENT} .jp-OutputArea img").first
+    figure.scroll_into_view_if_needed()
+    step(page, "10-zh-chapter-01-figure")
+    assert summary["errors"] == [], summary["errors"]
+    assert summary["stderr"] == [], summary["stderr"]  # no "missing from font" warning
+    assert summary["pending"] == 0 and summary["images"] > 0, summary
+    assert broken_images(page) == []
+    close_current_notebook(page)
+
+
 def check_the_head_viewer_is_live(page):
     """Chapter 04's viewer: a widget (not a text repr) whose heatmap follows the layer slider."""
     viewer = page.locator(f"{CURRENT} .widget-vbox:has(.widget-output)").first

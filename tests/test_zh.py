@@ -176,3 +176,23 @@ def test_a_prose_cell_without_translation_is_named():
     nb = nbformat.v4.new_notebook(cells=[cell])
     with pytest.raises(ValueError, match="abc123"):
         zh.make_twin(nb, {"markdown": {}, "strings": {}})
+
+
+@pytest.mark.parametrize(
+    "lang, edition",
+    [("zh", "zh/"), ("zh_CN.UTF-8", "zh/"), ("en", ""), ("C.UTF-8", ""), ("", "")],
+)
+def test_make_lab_opens_chapter_00_in_the_asked_edition(lang, edition):
+    """``make lab LANG=zh`` (or a Chinese locale) opens the Chinese chapter 00 (dry run)."""
+    import os
+    import subprocess
+
+    env = {**os.environ, "LANG": lang}
+    done = subprocess.run(
+        ["make", "-n", "lab", f"LANG={lang}"], cwd=zh.ROOT, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    command = done.stdout.replace("\\\n", " ").strip().splitlines()[-1]
+    assert command.endswith(f" notebooks/{edition}00_overview.ipynb"), command
+    # LANG=zh is not a locale: the server does not get it (a real locale passes through).
+    assert ("env -u LANG" in command) == (lang in ("zh", "en")), command
