@@ -131,7 +131,8 @@ chromium:
 	  && apt-get install -y -qq fonts-noto-cjk >/dev/null; } || \
 	  echo "no Chinese font for chromium: install Debian's 'fonts-noto-cjk' (make e2e checks zh)"
 
-# Every chapter as reveal.js slides: build/slides/NN_name.slides.html. reveal.js, RequireJS and
+# Every chapter as reveal.js slides: build/slides/NN_name.slides.html (NN_name.zh.slides.html in
+# Chinese). reveal.js, RequireJS and
 # MathJax are copied from their npm packages into build/slides/vendor when npm is there, so the
 # slides open offline; without npm they load them from nbconvert's default CDN when viewed.
 slides: $(STAMP)

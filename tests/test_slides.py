@@ -10,10 +10,12 @@ import pytest
 from tools import slides
 
 ROOT = Path(__file__).resolve().parents[1]
-CHAPTERS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+CHAPTERS = sorted((ROOT / "notebooks").glob("*.ipynb")) + sorted(
+    (ROOT / "notebooks" / "zh").glob("*.ipynb")
+)
 
 
-@pytest.mark.parametrize("chapter", CHAPTERS, ids=[p.stem for p in CHAPTERS])
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=[str(p.relative_to(ROOT)) for p in CHAPTERS])
 def test_chapter_builds_as_slides(chapter, tmp_path):
     settings = {"reveal_url_prefix": "vendor/reveal.js"}
     html = slides.export(chapter, tmp_path, settings).read_text()

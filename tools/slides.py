@@ -60,7 +60,8 @@ def vendor(out: Path) -> dict[str, str] | None:
 
 
 def export(notebook: Path, out: Path, settings: dict[str, str] | None = None) -> Path:
-    """Write ``out/NAME.slides.html`` for one notebook (nbconvert's SlidesExporter)."""
+    """Write ``out/NAME.slides.html`` for one notebook (nbconvert's SlidesExporter);
+    ``NAME.zh.slides.html`` for a chapter of the 中文 edition (``notebooks/zh/``)."""
     import nbformat
     from nbconvert import SlidesExporter
 
@@ -75,7 +76,8 @@ def export(notebook: Path, out: Path, settings: dict[str, str] | None = None) ->
     body, _ = exporter.from_notebook_node(
         nbformat.read(notebook, as_version=4), resources={"metadata": {"name": notebook.stem}}
     )
-    path = out / f"{notebook.stem}.slides.html"
+    edition = ".zh" if notebook.parent.name == "zh" else ""
+    path = out / f"{notebook.stem}{edition}.slides.html"
     path.write_text(body, encoding="utf-8")
     return path
 
@@ -92,7 +94,9 @@ def main(argv=None) -> int:
             "npm not found: the slides load reveal.js, RequireJS and MathJax from nbconvert's "
             "CDN links when opened (install npm for offline slides)"
         )
-    for notebook in args.notebooks or sorted((ROOT / "notebooks").glob("*.ipynb")):
+    chapters = sorted((ROOT / "notebooks").glob("*.ipynb"))
+    chapters += sorted((ROOT / "notebooks" / "zh").glob("*.ipynb"))
+    for notebook in args.notebooks or chapters:
         print(export(notebook, args.out, settings))
     return 0
 
