@@ -196,3 +196,34 @@ def test_make_lab_opens_chapter_00_in_the_asked_edition(lang, edition):
     assert command.endswith(f" notebooks/{edition}00_overview.ipynb"), command
     # LANG=zh is not a locale: the server does not get it (a real locale passes through).
     assert ("env -u LANG" in command) == (lang in ("zh", "en")), command
+
+
+GLOSSARY_HEADER = "| English | 中文 |"
+
+
+def _glossary(text):
+    """The rows ``(English, 中文)`` of the glossary table in a markdown text."""
+    lines = text.split("\n")
+    start = lines.index(GLOSSARY_HEADER) + 2  # past the header and its |---| line
+    rows = []
+    for line in lines[start:]:
+        if not line.startswith("|"):
+            break
+        rows.append(tuple(part.strip() for part in line.strip("|").split("|")))
+    return rows
+
+
+def test_glossary_is_one_table_in_chapter_00_of_both_editions_and_the_guide():
+    tables = []
+    for path in (
+        zh.ROOT / "notebooks" / "00_overview.ipynb",
+        zh.ROOT / "notebooks" / "zh" / "00_overview.ipynb",
+    ):
+        (cell,) = [c for c in nbformat.read(path, as_version=4).cells if c.id == "glossary"]
+        tables.append(_glossary(cell.source))
+    tables.append(_glossary((zh.ROOT / "docs" / "instructors.md").read_text()))
+    assert tables[0] == tables[1] == tables[2]
+    chinese = {cn for _, cn in tables[0]}
+    for term in ("查询", "键", "值", "注意力汇聚", "多头注意力", "位置编码", "掩蔽"):  # d2l-zh's
+        assert any(term in cn for cn in chinese), term
+    assert len(tables[0]) >= 30 and all(len(row) == 2 for row in tables[0])
