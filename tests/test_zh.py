@@ -74,6 +74,30 @@ def test_code_is_the_same_in_both_editions(path):
         assert _code_tokens(cn.source) == _code_tokens(en.source), f"cell {en.id}"
 
 
+def _shown(cell):
+    """A cell's text outputs: what nbval compares in a ``# NBVAL_CHECK_OUTPUT`` cell."""
+    return [o.get("text") or o.get("data", {}).get("text/plain") for o in cell.get("outputs", [])]
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in ENGLISH if p.parent.name == "notebooks"], ids=lambda p: p.name
+)
+def test_checked_outputs_of_untranslated_cells_are_the_same_in_both_editions(path):
+    """Where a checked cell's code is the same character for character, both editions stored
+    the same output: the numbers a learner reads do not depend on the language."""
+    english = nbformat.read(path, as_version=4).cells
+    chinese = nbformat.read(zh.twin(path), as_version=4).cells
+    same = [
+        (en, cn)
+        for en, cn in zip(english, chinese, strict=True)
+        if en.cell_type == "code"
+        and en.source.startswith("# NBVAL_CHECK_OUTPUT")
+        and en.source == cn.source
+    ]
+    for en, cn in same:
+        assert _shown(cn) == _shown(en), f"cell {en.id}"
+
+
 @pytest.mark.parametrize("path", ENGLISH, ids=IDS)
 def test_every_prose_cell_is_translated_and_no_entry_is_stale(path):
     english = nbformat.read(path, as_version=nbformat.NO_CONVERT)
