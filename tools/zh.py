@@ -223,11 +223,17 @@ def needs_run(path: Path) -> bool:
 
 
 def execute(paths) -> list[Path]:
-    """Run each notebook top to bottom in place (nbconvert), then strip transient metadata."""
+    """Run each notebook top to bottom in place (nbconvert), then strip transient metadata.
+
+    The kernel gets the inline backend whatever ``MPLBACKEND`` says (with ``Agg`` a figure
+    would be drawn but never shown, so the notebook would store none).
+    """
+    import os
     import subprocess
 
     from tools import notebooks
 
+    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
     ran = []
     for path in paths:
         subprocess.run(
@@ -243,6 +249,7 @@ def execute(paths) -> list[Path]:
                 str(path),
             ],
             check=True,
+            env=env,
         )
         notebooks.apply(["strip"], Path(path))
         ran.append(Path(path))
@@ -330,6 +337,7 @@ def main(argv=None) -> int:
         from tools import notebooks
 
         sets = [p.name[:2] for p in english if p.parent.name == "solutions"]
+        (ROOT / "exercises" / LANG).mkdir(exist_ok=True)
         for path in assign(
             sets,
             solutions=ROOT / "solutions" / LANG,
