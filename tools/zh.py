@@ -310,7 +310,7 @@ def main(argv=None) -> int:
     parser.add_argument("command", choices=["sync", "execute", "exercises", "skeleton"])
     parser.add_argument("paths", nargs="*", type=Path, help="English notebooks or folders")
     parser.add_argument("--force", action="store_true", help="execute: run even if up to date")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)
     english = []
     for p in args.paths:
         p = p.resolve()
