@@ -252,3 +252,9 @@ def test_glossary_is_one_table_in_chapter_00_of_both_editions_and_the_guide():
     for term in ("查询", "键", "值", "注意力汇聚", "多头注意力", "位置编码", "掩蔽"):  # d2l-zh's
         assert any(term in cn for cn in chinese), term
     assert len(tables[0]) >= 30 and all(len(row) == 2 for row in tables[0])
+
+
+def test_line_breaks_between_chinese_characters_are_removed_outside_code():
+    code = "```\n代码\n代码\n```\n| 表 |\n| 格 |\n切成\n`[CLS]`"
+    text = "## 标题\n第一行，\n第二行。\n* 列表\n  继续\n" + code
+    assert zh.join_cjk_lines(text) == "## 标题\n第一行，第二行。\n* 列表继续\n" + code

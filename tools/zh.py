@@ -82,6 +82,39 @@ def load_translation(path: Path) -> dict:
     return {"markdown": markdown, "strings": strings}
 
 
+_CJK = re.compile("[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")  # CJK punctuation, ideographs
+
+
+def join_cjk_lines(text: str) -> str:
+    """Remove the line breaks between two Chinese characters inside a paragraph.
+
+    Markdown renders a line break inside a paragraph as a space, which between Chinese
+    characters is a stray gap; translation files may still wrap their lines. Lines in code
+    blocks and ``$$`` maths, headings and table rows are never joined.
+    """
+    out: list[str] = []
+    fenced = False
+    for line in text.split("\n"):
+        stripped = line.strip()
+        previous = out[-1] if out else ""
+        if (
+            not fenced
+            and stripped
+            and _CJK.match(stripped)
+            and previous.strip()
+            and _CJK.match(previous[-1])
+            and not previous.lstrip().startswith(("#", "|"))
+        ):
+            out[-1] = previous + stripped
+        else:
+            out.append(line)
+        if stripped.startswith(("```", "$$")) and not (
+            stripped.endswith("$$") and len(stripped) > 2
+        ):
+            fenced = not fenced
+    return "\n".join(out)
+
+
 def _tokens(source: str, where: str) -> list[tokenize.TokenInfo]:
     try:
         return list(tokenize.generate_tokens(io.StringIO(source).readline))
@@ -156,7 +189,7 @@ def make_twin(english, translation: dict, where: str = "notebook", used: set | N
             if text is None:
                 missing.append(cell.id)
             else:
-                cell.source = text.rstrip("\n")
+                cell.source = join_cjk_lines(text.rstrip("\n"))
                 if used is not None:
                     used.add(cell.id)
         elif cell.cell_type == "code":
