@@ -57,7 +57,7 @@ def test_committed_student_notebook_is_in_step(built):
 def build_zh(set_id):
     """The 中文 twin of a set (``solutions/zh/``), built like the English one."""
     master = grading.ROOT / "solutions" / "zh" / SETS[set_id].name
-    return grading.build(master, grading.BUILD_DIR / "zh" / master.stem)
+    return grading.build(master, grading.BUILD_DIR / "zh" / master.stem, capture=False)
 
 
 @pytest.mark.parametrize("set_id", sorted(SETS))

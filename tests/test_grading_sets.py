@@ -45,7 +45,7 @@ def graded(tmp_path_factory):
     for key, master in SETS.items():
         for prefix, edition in EDITIONS.items():
             source = master.parent / edition / master.name
-            built = grading.build(source, grading.BUILD_DIR / edition / master.stem)
+            built = grading.build(source, grading.BUILD_DIR / edition / master.stem, not edition)
             possible[key] = built.possible
             solution = nbformat.read(built.solution_notebook, as_version=4)
             blank = grading.ROOT / "exercises" / edition / built.notebook_name

@@ -212,9 +212,14 @@ def test_make_lab_opens_chapter_00_in_the_asked_edition(lang, edition):
     import os
     import subprocess
 
-    env = {**os.environ, "LANG": lang}
+    # Not the environment of a `make test` around us (MAKEFLAGS, MAKELEVEL): a learner's shell.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAKE")} | {"LANG": lang}
     done = subprocess.run(
-        ["make", "-n", "lab", f"LANG={lang}"], cwd=zh.ROOT, env=env, capture_output=True, text=True
+        ["make", "-s", "-n", "--no-print-directory", "lab", f"LANG={lang}"],
+        cwd=zh.ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert done.returncode == 0, done.stderr
     command = done.stdout.replace("\\\n", " ").strip().splitlines()[-1]

@@ -376,6 +376,7 @@ def main(argv=None) -> int:
             solutions=ROOT / "solutions" / LANG,
             exercises=ROOT / "exercises" / LANG,
             build_dir=BUILD_DIR / LANG,
+            capture=False,  # graded by the English set's plan
         ):
             notebooks.apply(list(notebooks.STEPS), path)
             print(f"exercises: {path.relative_to(ROOT)}")

@@ -86,14 +86,14 @@ def _otter(*args, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "otter", *map(str, args)], **kwargs)
 
 
-def _source_key(master: Path) -> str:
-    digest = hashlib.sha256(master.read_bytes())
+def _source_key(master: Path, capture: bool = True) -> str:
+    digest = hashlib.sha256(master.read_bytes() + (b"capture" if capture else b"assign only"))
     for name in _GRADING_SOURCES:
         digest.update((Path(__file__).parent / name).read_bytes())
     return digest.hexdigest()
 
 
-def build(master: Path, out: Path) -> Autograder:
+def build(master: Path, out: Path, capture: bool = True) -> Autograder:
     """Build one set into ``out``: ``otter assign``, then capture the tests' calls.
 
     A folder already built from the same master (and the same grading code) is reused;
@@ -103,6 +103,9 @@ def build(master: Path, out: Path) -> Autograder:
         master: an Otter Assign master notebook ``NN_name.ipynb`` whose config says
             ``name: NN_name`` (its file stem).
         out: output folder, e.g. ``build/grading/01_single_head``.
+        capture: False for a translation of a set (``solutions/zh/``): only ``otter assign``
+            (the student notebook, the solution in student layout); such a set is graded by
+            the plan of its English original, which has the same name and tests.
 
     Raises:
         ValueError: the assignment name is not the file stem.
@@ -113,40 +116,24 @@ def build(master: Path, out: Path) -> Autograder:
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out.parent / f".{out.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one build of a set at a time (pytest-xdist, make)
-        return _build_locked(master, out)
+        return _build_locked(master, out, capture)
 
 
-def _build_locked(master: Path, out: Path) -> Autograder:
-    key = _source_key(master)
+def _build_locked(master: Path, out: Path, capture: bool = True) -> Autograder:
+    key = _source_key(master, capture)
     stamp = out / "source.sha256"
     autograder = out / "autograder" / master.name
     if not (stamp.is_file() and stamp.read_text() == key):
         shutil.rmtree(out, ignore_errors=True)
-        # The capture below runs every test on the solution, so otter need not.
+        # The capture below runs every test on the solution, so otter need not (a translated
+        # set is not captured: nbval runs its tests, and it is graded by its original's plan).
         done = _otter(
             "assign", "--no-pdfs", "--no-run-tests", master, out, capture_output=True, text=True
         )
         if done.returncode:
             raise RuntimeError(f"otter assign {master.name} failed:\n{done.stdout}{done.stderr}")
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "d2lmha.grading.runner",
-                "capture",
-                str(autograder.resolve()),
-                str(out.resolve()),
-            ],
-            capture_output=True,
-            text=True,
-            env=env,
-        )
-        if done.returncode:
-            raise RuntimeError(
-                f"capturing the tests of {master.name} failed:\n"
-                f"{done.stdout[-3000:]}{done.stderr[-3000:]}"
-            )
+        if capture:
+            _capture(master, autograder, out)
         stamp.write_text(key)
     import nbformat
 
@@ -164,12 +151,40 @@ def _build_locked(master: Path, out: Path) -> Autograder:
     return Autograder(master.name[:2], master.name, possible, out)
 
 
+def _capture(master: Path, autograder: Path, out: Path) -> None:
+    """Run every test of the solution, recording the inputs of each call (``runner capture``).
+
+    Raises:
+        RuntimeError: the solution fails a test, or the capture failed.
+    """
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "d2lmha.grading.runner",
+            "capture",
+            str(autograder.resolve()),
+            str(out.resolve()),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    if done.returncode:
+        raise RuntimeError(
+            f"capturing the tests of {master.name} failed:\n"
+            f"{done.stdout[-3000:]}{done.stderr[-3000:]}"
+        )
+
+
 def assign(
     set_ids=None,
     solutions: Path = ROOT / "solutions",
     exercises: Path = ROOT / "exercises",
     build_dir: Path = BUILD_DIR,
     execute: bool = True,
+    capture: bool = True,
 ) -> list[Path]:
     """Regenerate ``exercises/NN_name.ipynb`` from ``solutions/NN_name.ipynb``.
 
@@ -177,6 +192,7 @@ def assign(
         set_ids: set ids such as ``["01"]``; all sets when empty or None.
         execute: check that the student notebook runs top to bottom with blank answers
             (it is stored without outputs either way).
+        capture: see :func:`build` (False for a translated set).
 
     Returns:
         The student notebooks written.
@@ -191,7 +207,7 @@ def assign(
         raise ValueError(f"unknown exercise set(s) {unknown}; expected some of {sorted(sets)}")
     written = []
     for set_id in sorted(set_ids or sets):
-        ag = build(sets[set_id], Path(build_dir) / sets[set_id].stem)
+        ag = build(sets[set_id], Path(build_dir) / sets[set_id].stem, capture)
         if execute:  # in the build folder, so otter's .OTTER_LOG stays out of exercises/
             _execute(ag.student_notebook)
         target = Path(exercises) / ag.notebook_name
