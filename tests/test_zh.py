@@ -27,7 +27,7 @@ def _cells(nb):
     return [(c.cell_type, c.id, c.source) for c in nb.cells]
 
 
-@pytest.mark.parametrize("folder", zh.FOLDERS)
+@pytest.mark.parametrize("folder", meta.FOLDERS)
 def test_both_editions_have_the_same_notebooks(folder):
     english = {p.name for p in (zh.ROOT / folder).glob("*.ipynb")}
     chinese = {p.name for p in (zh.ROOT / folder / "zh").glob("*.ipynb")}

@@ -41,7 +41,6 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 LANG = "zh"
 SOURCES = ("notebooks", "solutions")  # translated; exercises/zh is made from solutions/zh
-FOLDERS = ("notebooks", "exercises", "solutions")
 _KINDS = {tokenize.STRING: "string literal", tokenize.COMMENT: "comment"}
 # Comments that are instructions to tools (nbval, otter, ruff), never translated.
 MARKERS = re.compile(r"#\s*(NBVAL_|SOLUTION|BEGIN |END |noqa|type:|fmt:|IGNORE)")
@@ -52,7 +51,7 @@ def english_notebooks(root: Path = ROOT) -> list[Path]:
     return [p for folder in SOURCES for p in sorted((root / folder).glob("*.ipynb"))]
 
 
-def twin(path: Path, root: Path = ROOT) -> Path:
+def twin(path: Path) -> Path:
     """``notebooks/01_x.ipynb`` → ``notebooks/zh/01_x.ipynb`` (and so on for each folder)."""
     path = Path(path).resolve()
     return path.parent / LANG / path.name
@@ -223,7 +222,7 @@ def sync(path: Path, root: Path = ROOT) -> bool:
     from tools import notebooks
 
     path = Path(path).resolve()
-    target = twin(path, root)
+    target = twin(path)
     made = made_twin(path, root)
     old = {}
     if target.exists():
