@@ -356,11 +356,7 @@ def main(argv=None) -> int:
             changed = sync(path)
             print(f"sync: {twin(path).relative_to(ROOT)}" + (" (code changed)" if changed else ""))
     elif args.command == "execute":
-        todo = (
-            [twin(p) for p in english if needs_run(twin(p))]
-            if not args.paths
-            else [twin(p) for p in english]
-        )
+        todo = [twin(p) for p in english if args.force or needs_run(twin(p))]
         for path in execute(todo):
             print(f"execute: {path.relative_to(ROOT)}")
     else:
