@@ -263,3 +263,13 @@ def test_line_breaks_between_chinese_characters_are_removed_outside_code():
     code = "```\n代码\n代码\n```\n| 表 |\n| 格 |\n切成\n`[CLS]`"
     text = "## 标题\n第一行，\n第二行。\n* 列表\n  继续\n" + code
     assert zh.join_cjk_lines(text) == "## 标题\n第一行，第二行。\n* 列表继续\n" + code
+
+
+def test_execute_runs_only_twins_whose_code_changed_unless_forced(monkeypatch):
+    ran = []
+    monkeypatch.setattr(zh, "execute", lambda paths: ran.extend(paths) or [])
+    chapter = zh.ROOT / "notebooks" / "01_single_head_attention.ipynb"
+    zh.main(["execute", str(chapter)])  # committed twins are run: nothing to do
+    assert ran == []
+    zh.main(["execute", "--force", str(chapter)])
+    assert ran == [zh.twin(chapter)]
