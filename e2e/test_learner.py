@@ -180,8 +180,8 @@ def test_a_chinese_chapter_runs_and_its_figures_have_every_glyph(page):
     with a glyph missing from matplotlib's fonts would print "Glyph ... missing from font" on
     stderr; the prose is checked to be Chinese, and the figures to render."""
     chapter = ROOT / "notebooks" / "zh" / "01_single_head_attention.ipynb"
-    labels = [c.source for c in nbformat.read(chapter, as_version=4).cells if c.cell_type == "code"]
-    assert any(re.search(r"[\u4e00-\u9fff]", s) for s in labels)  # the code labels in Chinese
+    code = [c.source for c in nbformat.read(chapter, as_version=4).cells if c.cell_type == "code"]
+    assert any(re.search(r"[\u4e00-\u9fff]", s) for s in code)  # its figures label in Chinese
     open_from_file_browser(page, "notebooks/zh/01_single_head_attention.ipynb")
     heading = page.locator(f"{CURRENT} .jp-RenderedMarkdown h1").first.inner_text()
     assert re.search(r"[\u4e00-\u9fff]", heading), heading

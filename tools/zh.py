@@ -208,10 +208,16 @@ def unused(english, translation: dict) -> list[str]:
 
 
 def made_twin(path: Path, root: Path = ROOT):
-    """``make_twin`` for the English notebook at ``path`` and its translation file."""
+    """``make_twin`` for the English notebook at ``path`` and its translation file, finished
+    by ``tools.notebooks`` (the Chinese set-up cell, the twin's own badges, slide types)."""
+    from tools import notebooks
+
     english = nbformat.read(path, as_version=nbformat.NO_CONVERT)
     translation = load_translation(translation_file(path, root))
-    return make_twin(english, translation, where=str(Path(path).relative_to(root)))
+    made = make_twin(english, translation, where=str(Path(path).relative_to(root)))
+    for step in notebooks.STEPS.values():
+        made = step(made, twin(path), root)
+    return made
 
 
 def sync(path: Path, root: Path = ROOT) -> bool:
@@ -238,8 +244,6 @@ def sync(path: Path, root: Path = ROOT) -> bool:
             cell.outputs, cell.execution_count = [], None
         else:
             cell.outputs, cell.execution_count, stale = [], None, True
-    for step in notebooks.STEPS.values():
-        made = step(made, target, root)
     target.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(made, target)
     return stale
