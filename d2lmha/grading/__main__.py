@@ -38,8 +38,8 @@ def main(argv=None) -> int:
     p_grade.add_argument(
         "--jobs",
         type=int,
-        default=int(os.environ.get("GRADE_JOBS") or os.cpu_count() or 1),
-        help="sandboxes at once (default $GRADE_JOBS or the number of cores)",
+        default=int(os.environ["GRADE_JOBS"]) if os.environ.get("GRADE_JOBS") else None,
+        help="sandboxes at once (default $GRADE_JOBS or the CPUs this process may use)",
     )
     p_grade.add_argument(
         "--cell-timeout",
@@ -53,7 +53,14 @@ def main(argv=None) -> int:
         default=Limits.memory / 2**30,
         help="address space per process in a sandbox, GiB (default 4)",
     )
-    p_grade.add_argument("--out", type=Path, help="CSV path (default grading_output/FOLDER.csv)")
+    p_grade.add_argument(
+        "--out", type=Path, help="CSV path (default grading_output/FOLDER/scores.csv)"
+    )
+    p_grade.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the rows an earlier, interrupted run of the same --out finished",
+    )
     p_grade.add_argument(
         "--unsafe-no-sandbox",
         action="store_true",
@@ -74,6 +81,7 @@ def main(argv=None) -> int:
                     memory=int(args.memory_gib * 2**30),
                     cell_timeout=args.cell_timeout,
                     unsafe_no_sandbox=args.unsafe_no_sandbox,
+                    resume=args.resume,
                 )
             )
     except (ValueError, SandboxUnavailable) as error:

@@ -3,7 +3,7 @@
 Each set has one source, ``solutions/NN_name.ipynb``, an Otter Assign master notebook
 (solutions, public and hidden tests; see ``solutions/README.md``). :func:`build` runs
 ``otter assign`` (the student notebook with its ``grader.check`` cells, and the solution in
-student layout), then :func:`d2lmha.grading.runner.capture` on that solution: the inputs of
+student layout), then :func:`d2lmha.grading.capture.capture` on that solution: the inputs of
 every call the tests make, which is all a sandboxed submission is ever given.
 
 Source: otter-grader 7 documentation, "Otter Assign" (notebook format v1).
@@ -27,7 +27,7 @@ __all__ = ["ROOT", "BUILD_DIR", "SET_PATTERN", "Autograder", "exercise_sets", "b
 ROOT = Path(__file__).resolve().parents[2]
 BUILD_DIR = ROOT / "build" / "grading"  # git-ignored; reused while the sources are unchanged
 SET_PATTERN = re.compile(r"(\d\d)_")  # a set is named by its two-digit chapter prefix
-_GRADING_SOURCES = ("assign.py", "cases.py", "runner.py", "wire.py")  # a change to these rebuilds
+PACKAGE = Path(__file__).resolve().parents[1]  # d2lmha: the plans hold its objects
 
 
 def exercise_sets(solutions: Path = ROOT / "solutions") -> dict[str, Path]:
@@ -53,6 +53,8 @@ class Autograder:
         set_id: ``"01"``.
         notebook_name: the master's file name (``01_single_head.ipynb``).
         possible: points per question, e.g. ``{"q1": 4.0, ...}`` (public and hidden tests).
+        hidden_tests: the names of the hidden test functions (to spot a submission that
+            carries them).
         directory: the build folder: ``student/`` and ``autograder/`` from ``otter assign``,
             ``plan.dill`` (inputs for the sandbox) and ``plan.safetensors`` (the same, as
             plain data for the trusted grader).
@@ -62,6 +64,7 @@ class Autograder:
     notebook_name: str
     possible: dict[str, float]
     directory: Path
+    hidden_tests: tuple = ()
 
     @property
     def student_notebook(self) -> Path:
@@ -87,9 +90,11 @@ def _otter(*args, **kwargs) -> subprocess.CompletedProcess:
 
 
 def _source_key(master: Path, capture: bool = True) -> str:
+    """What a build depends on: the master, and every source file of the package (the
+    grading code, and the classes whose objects the plans hold, e.g. set 07's layers)."""
     digest = hashlib.sha256(master.read_bytes() + (b"capture" if capture else b"assign only"))
-    for name in _GRADING_SOURCES:
-        digest.update((Path(__file__).parent / name).read_bytes())
+    for path in sorted(PACKAGE.rglob("*.py")):
+        digest.update(path.relative_to(PACKAGE).as_posix().encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
 
 
@@ -146,13 +151,15 @@ def _build_locked(master: Path, out: Path, capture: bool = True) -> Autograder:
     from .cases import load_tests
 
     possible: dict[str, float] = {}
-    for test in load_tests(autograder):
+    tests = load_tests(autograder)
+    for test in tests:
         possible[test["question"]] = possible.get(test["question"], 0.0) + test["points"]
-    return Autograder(master.name[:2], master.name, possible, out)
+    hidden = tuple(test["func"].__name__ for test in tests if test["hidden"])
+    return Autograder(master.name[:2], master.name, possible, out, hidden)
 
 
 def _capture(master: Path, autograder: Path, out: Path) -> None:
-    """Run every test of the solution, recording the inputs of each call (``runner capture``).
+    """Run every test of the solution, recording the inputs of each call (:mod:`.capture`).
 
     Raises:
         RuntimeError: the solution fails a test, or the capture failed.
@@ -162,8 +169,7 @@ def _capture(master: Path, autograder: Path, out: Path) -> None:
         [
             sys.executable,
             "-m",
-            "d2lmha.grading.runner",
-            "capture",
+            "d2lmha.grading.capture",
             str(autograder.resolve()),
             str(out.resolve()),
         ],

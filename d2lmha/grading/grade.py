@@ -1,52 +1,67 @@
 """Grade a folder of submitted notebooks: one sandbox each, scores decided outside, one CSV.
 
-For every ``*.ipynb`` in the folder: its exercise set is read from its metadata
+Every file under the folder gets exactly one row (:mod:`.collect`): a notebook is graded, or
+the row says why not. A notebook's exercise set is read from its metadata
 (``otter.assignment_name``) or else its file name (``NN_...``); a copy runs in its own
-bubblewrap sandbox (:mod:`~d2lmha.grading.sandbox`), which computes the submission's answers
-to the set's recorded calls; the tests then run in this process on those answers
-(:mod:`~d2lmha.grading.replay`). Submissions are read once and never written. Every
-submission gets exactly one row; the CSV is written once, atomically, after every sandbox
-has ended.
+bubblewrap sandbox (:mod:`.sandbox`), which computes the submission's answers to the set's
+recorded calls; the tests then run on those answers in a short-lived scoring process with
+limits of its own (:mod:`.scoring`). Submissions are read once and never written.
+
+Rows are kept as they finish: each is appended to ``<out>.rows.jsonl`` and flushed, so a
+grading that is stopped half-way keeps them, and ``resume=True`` grades only what is
+missing. The CSV is written at the end, atomically. A submission stopped for time while
+others ran beside it is graded again alone before its row is final, so a neighbour that
+hogs the CPU costs nobody else their points.
 
 Source: the threat model in ``solutions/README.md``.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 from .._checks import check_positive_int
 from .assign import BUILD_DIR, ROOT, SET_PATTERN, Autograder, build, exercise_sets
-from .replay import GradingError, score
-from .cases import load_tests
-from .sandbox import MAX_SLOTS, Limits, SandboxUnavailable, run_sandboxed, sandbox_problem
-from .wire import WireError, read_container
+from .collect import Found, collect, log_name
+from .sandbox import (
+    MAX_SLOTS,
+    Limits,
+    SandboxUnavailable,
+    run_sandboxed,
+    sandbox_problem,
+    usable_cpus,
+)
+from .scoring import score_answers, warm_up
 
 __all__ = ["grade", "MAX_SUBMISSION_BYTES"]
 
 MAX_SUBMISSION_BYTES = 32 << 20
 MAX_NOTES = 20
-FIXED_COLUMNS = ["submission", "score", "possible", "set"]
-TRAILING_COLUMNS = ["warning", "error", "reported", "failed"]
+FIXED_COLUMNS = ["submission", "status", "score", "possible", "set"]
+TRAILING_COLUMNS = ["warning", "error", "reported", "failed", "log"]
+RERUN_NOTE = "graded again alone: it ran out of time while other submissions ran beside it"
 
 
-def _identify(name: str, data: bytes, sets: dict) -> tuple[str | None, str, str]:
-    """``(set id or None, warning, error)`` of one submission, from its bytes and file name."""
+def _identify(key: str, data: bytes, sets: dict) -> tuple[str | None, str, str, dict]:
+    """``(set id or None, warning, error, metadata)`` of one notebook, from its bytes and name."""
+    name = key.rsplit("/", 1)[-1]
     by_name = SET_PATTERN.match(name)
     by_name = by_name.group(1) if by_name and by_name.group(1) in sets else None
-    if len(data) > MAX_SUBMISSION_BYTES:
-        return None, "", f"not graded: larger than {MAX_SUBMISSION_BYTES >> 20} MiB"
-    import nbformat
-
     try:
-        nb = nbformat.reads(data.decode("utf-8"), as_version=4)
-        assignment = nb.metadata.get("otter", {}).get("assignment_name") or ""
-    except Exception as error:  # not a notebook: JSON or schema errors, bad UTF-8
-        return None, "", f"unreadable notebook: {type(error).__name__}: {str(error)[:200]}"
+        nb = json.loads(data.decode("utf-8"))
+        metadata = nb.get("metadata") if isinstance(nb, dict) else None
+        if not isinstance(metadata, dict) or not isinstance(nb.get("cells"), list):
+            raise ValueError("no cells or no metadata")
+        otter = metadata.get("otter")
+        assignment = (otter.get("assignment_name") if isinstance(otter, dict) else None) or ""
+    except Exception as error:  # not a notebook: JSON errors, bad UTF-8, another shape
+        return None, "", f"unreadable notebook: {type(error).__name__}: {str(error)[:200]}", {}
     match = SET_PATTERN.match(str(assignment))
     by_meta = match.group(1) if match and match.group(1) in sets else None
     if assignment and by_meta is None:
@@ -57,79 +72,138 @@ def _identify(name: str, data: bytes, sets: dict) -> tuple[str | None, str, str]
                 f"unknown exercise set {str(assignment)[:60]!r} in the notebook's "
                 f"metadata; expected one of {sorted(sets)}"
             ),
+            metadata,
         )
     if by_meta and by_name and by_meta != by_name:
-        return (
-            by_meta,
-            (f"file name says set {by_name}, metadata says set {by_meta}: graded as set {by_meta}"),
-            "",
+        warning = (
+            f"file name says set {by_name}, metadata says set {by_meta}: graded as set {by_meta}"
         )
+        return by_meta, warning, "", metadata
     if by_meta or by_name:
-        return by_meta or by_name, "", ""
+        return by_meta or by_name, "", "", metadata
     return (
         None,
         "",
-        (f"cannot tell the exercise set: name the file NN_... with NN in {sorted(sets)}"),
+        f"cannot tell the exercise set: name the file NN_... with NN in {sorted(sets)}",
+        metadata,
     )
 
 
-class _Set:
-    """One built set, with its tests loaded once (trusted)."""
+@dataclass
+class _Job:
+    """One notebook to grade (the first of any identical copies)."""
 
-    def __init__(self, autograder: Autograder):
-        self.autograder = autograder
-        self.tests = load_tests(autograder.solution_notebook)
-        self.summary, self.plan_tensors = read_container(autograder.plan_data, 1 << 30)
+    found: Found
+    set_id: str
+    warning: str
 
 
-def _grade_one(name: str, data: bytes, graded: _Set, limits: Limits, slot: int, logs: Path) -> dict:
-    ag = graded.autograder
-    row = {
-        "submission": name,
-        "score": 0.0,
-        "possible": sum(ag.possible.values()),
-        "set": ag.set_id,
-        **{f"{ag.set_id}/{q}": 0.0 for q in ag.possible},
-    }
-    with tempfile.TemporaryDirectory(prefix="d2lmha-grade-") as job:
-        outcome = run_sandboxed(data, ag.plan, Path(job), limits, slot)
+def _copies_warnings(jobs: list[_Job], solution_hashes: dict, built: dict, metadata: dict) -> dict:
+    """``{key: warning}`` for copies: of another submission, of a solution notebook, or
+    carrying a solution's hidden tests in the metadata. The score stays: the instructor
+    decides."""
+    by_hash: dict[str, list[str]] = {}
+    for job in jobs:
+        by_hash.setdefault(job.found.sha256, []).append(job.found.key)
+    warnings = {}
+    for job in jobs:
+        notes = []
+        others = [k for k in by_hash[job.found.sha256] if k != job.found.key]
+        if others:
+            shown = ", ".join(_display(k) for k in others[:3])
+            notes.append(f"identical to {shown}" + (" and more" if len(others) > 3 else ""))
+        if job.found.sha256 in solution_hashes:
+            notes.append("identical to the instructor's solution notebook")
+        text = json.dumps(metadata.get(job.found.key, {}))
+        if any(name in text for name in built[job.set_id].hidden_tests):
+            notes.append("its metadata carries the solution's hidden tests")
+        warnings[job.found.key] = "; ".join(notes)
+    return warnings
+
+
+def _solution_hashes(solutions: Path, built: dict) -> set:
+    import hashlib
+
+    paths = list(Path(solutions).rglob("*.ipynb")) + [b.solution_notebook for b in built.values()]
+    return {hashlib.sha256(p.read_bytes()).hexdigest() for p in paths if p.is_file()}
+
+
+class _Journal:
+    """The rows done so far, one JSON line each, flushed as each is added."""
+
+    def __init__(self, path: Path, resume: bool):
+        self.path, self.lock = path, threading.Lock()
+        self.done = {}
+        if resume and path.is_file():
+            for line in path.read_text(encoding="utf-8").splitlines():
+                try:
+                    entry = json.loads(line)
+                    self.done[(entry["submission"], entry["sha256"])] = entry
+                except (ValueError, KeyError, TypeError):
+                    continue  # a line cut short by a kill
+        self.file = open(path, "a" if resume else "w", encoding="utf-8")
+
+    def previous(self, found: Found) -> dict | None:
+        entry = self.done.get((found.key, found.sha256))
+        return None if entry is None or entry.get("provisional") else entry["row"]
+
+    def add(self, found: Found, row: dict, provisional: bool = False) -> None:
+        line = json.dumps(
+            {
+                "submission": found.key,
+                "sha256": found.sha256,
+                "row": row,
+                "provisional": provisional,
+            }
+        )
+        with self.lock:
+            self.file.write(line + "\n")
+            self.file.flush()
+            os.fsync(self.file.fileno())
+
+    def close(self):
+        self.file.close()
+
+
+def _grade_one(job: _Job, graded: Autograder, limits: Limits, slot: int, logs: Path) -> dict:
+    """Run one notebook in a sandbox and score its answers: its row (and whether it stalled)."""
+    row = _row(job.found.key, graded)
+    row["log"] = log_name(job.found.key)
+    with tempfile.TemporaryDirectory(prefix="d2lmha-grade-") as folder:
+        outcome = run_sandboxed(job.found.data, graded.plan, Path(folder), limits, slot)
         with open(outcome.log, "rb") as log:
-            (logs / f"{name}.log").write_bytes(log.read(1 << 20))
-        try:
-            tree, tensors = read_container(outcome.answers, limits.answers)
-        except WireError as error:
-            row["error"] = (
-                f"timed out after {limits.timeout:g} s"
-                if outcome.killed
-                else f"no answers: {error}"
-            )
-            return row
-    row["reported"] = _reported(tree)
-    if not isinstance(tree, dict) or "calls" not in tree:  # the supervisor's "unfinished" file
-        row["error"] = "the notebook did not finish (see reported)"
-        return row
-    try:
-        points, failures = score(graded.tests, graded.summary, graded.plan_tensors, tree, tensors)
-    except WireError as error:
-        row["error"] = f"malformed answers: {error}"
-        return row
-    for question, value in points.items():
-        row[f"{ag.set_id}/{question}"] = value
-    row["score"] = sum(points.values())
-    row["failed"] = "; ".join(failures)
+            (logs / row["log"]).write_bytes(log.read(1 << 20))
+        scored = score_answers(
+            graded, outcome.answers, limits.answers, limits.scoring_memory, limits.scoring_timeout
+        )
+    row["reported"] = _reported(scored.reported)
+    row["stalled"] = outcome.killed or scored.stalled
+    if outcome.killed:
+        row["error"] = f"timed out after {limits.timeout:g} s"
+    elif scored.error:
+        row["error"] = scored.error
+    else:
+        for question, value in scored.points.items():
+            row[f"{graded.set_id}/{question}"] = value
+        row["score"] = sum(scored.points.values())
+        row["failed"] = "; ".join(f"{test}: {message}" for test, _, message in scored.failures)
     return row
 
 
-def _reported(tree) -> str:
+def _row(key: str, graded: Autograder | None = None, status: str = "graded") -> dict:
+    row = {"submission": key, "status": status, "score": 0.0}
+    if graded is not None:
+        row.update(possible=sum(graded.possible.values()), set=graded.set_id)
+        row.update({f"{graded.set_id}/{q}": 0.0 for q in graded.possible})
+    return row
+
+
+def _reported(notes: list) -> str:
     """What the sandbox says about the run (cells that raised or were skipped), as one short
     line: untrusted text, so capped, one line, and counted separately from ``error``."""
-    notes = tree.get("errors") if isinstance(tree, dict) else None
-    if not isinstance(notes, list):
-        return "(malformed report)" if notes is not None else ""
-    notes = [" ".join(str(note).split())[:300] for note in notes[:MAX_NOTES]]
-    extra = len(tree["errors"]) - MAX_NOTES
-    more = f"; ... {extra} more" if extra > 0 else ""
-    return "; ".join(dict.fromkeys(notes)) + more
+    shown = [" ".join(str(note).split())[:300] for note in notes[:MAX_NOTES]]
+    extra = len(notes) - MAX_NOTES
+    return "; ".join(dict.fromkeys(shown)) + (f"; ... {extra} more" if extra > 0 else "")
 
 
 def _spreadsheet_safe(value):
@@ -138,6 +212,70 @@ def _spreadsheet_safe(value):
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + value
     return value
+
+
+def _display(key: str) -> str:
+    """A file name as text that any CSV takes (undecodable bytes as ``\\xNN``)."""
+    return os.fsencode(key).decode("utf-8", "backslashreplace")
+
+
+def _limits(timeout, jobs, memory, cell_timeout, unsafe_no_sandbox) -> tuple[Limits, int]:
+    """The checked arguments of :func:`grade` as :class:`Limits` and a number of jobs."""
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+        raise ValueError(f"timeout={timeout!r} must be a positive number of seconds")
+    jobs = check_positive_int("jobs", usable_cpus() if jobs is None else jobs)
+    if jobs > MAX_SLOTS:
+        raise ValueError(f"jobs={jobs} must be <= {MAX_SLOTS}")
+    check_positive_int("memory", memory, minimum=256 << 20)
+    if cell_timeout is not None and not 0 < cell_timeout <= timeout:
+        raise ValueError(f"cell_timeout={cell_timeout!r} must be in (0, timeout={timeout}]")
+    problem = None if unsafe_no_sandbox else sandbox_problem()
+    if problem:
+        raise SandboxUnavailable(
+            f"{problem}. Submissions are untrusted code: without the "
+            "sandbox they could read the hidden tests, forge scores or "
+            "change other submissions, so nothing was graded."
+        )
+    limits = Limits(
+        timeout=float(timeout),
+        memory=memory,
+        isolated=not unsafe_no_sandbox,
+        cell_timeout=cell_timeout,
+    )
+    return limits, jobs
+
+
+def _run_pool(
+    jobs: list[_Job], built: dict, limits: Limits, workers: int, logs: Path, journal, note=""
+):
+    """Grade ``jobs``, ``workers`` sandboxes at once; each row goes to the journal when done.
+
+    Returns ``{key: row}``. A row that stalled beside others is provisional until it has
+    been graded again alone (by the caller).
+    """
+    slots, slot_lock, rows = list(range(workers)), threading.Lock(), {}
+
+    def run(job: _Job) -> None:
+        with slot_lock:
+            slot = slots.pop()
+        try:
+            row = _grade_one(job, built[job.set_id], limits, slot, logs)
+        except Exception as failure:  # noqa: BLE001 - one row must not cost the others theirs
+            row = _row(job.found.key, built[job.set_id], "not graded")
+            row["error"] = f"could not be graded: {type(failure).__name__}: {failure}"[:300]
+        finally:
+            with slot_lock:
+                slots.append(slot)
+        row["warning"] = job.warning
+        if note:
+            row["reported"] = "; ".join(filter(None, [note, row.get("reported", "")]))
+        stalled = bool(row.pop("stalled", False)) and workers > 1
+        journal.add(job.found, row, provisional=stalled)
+        rows[job.found.key] = (row, stalled)
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(run, jobs))
+    return rows
 
 
 def grade(
@@ -150,116 +288,103 @@ def grade(
     solutions: Path = ROOT / "solutions",
     build_dir: Path = BUILD_DIR,
     unsafe_no_sandbox: bool = False,
+    resume: bool = False,
 ) -> Path:
-    """Grade every ``*.ipynb`` in ``folder``; write a CSV and return its path.
+    """Grade every notebook under ``folder``; write a CSV and return its path.
 
     Args:
-        folder: the submissions (read, never written).
+        folder: the submissions, nested folders included (read, never written).
         timeout: wall seconds per submission (> 0).
-        out: CSV path; default ``grading_output/<folder name>.csv`` under the repository.
-            Each submission's output (first MiB) goes to ``<out without .csv>.logs/``.
-        jobs: sandboxes at once (>= 1); default: the number of CPU cores.
+        out: CSV path; default ``grading_output/<folder name>/scores.csv`` under the
+            repository. Each submission's output (first MiB) goes to
+            ``<out without .csv>.logs/<log>``; finished rows to ``<out without .csv>.rows.jsonl``.
+        jobs: sandboxes at once (>= 1); default: the CPUs this process may use (its
+            affinity and any cgroup CPU quota).
         memory: bytes of address space per process in a sandbox.
         cell_timeout: seconds one cell may run before it is skipped (default ``timeout / 2``).
         unsafe_no_sandbox: grade without bubblewrap (each submission still runs in a
             process of its own with the same limits, but can read and write whatever the
             instructor can). Only for submissions you trust.
+        resume: keep the rows of an earlier run with the same ``out`` for files that have
+            not changed since, and grade only the rest.
 
     Returns:
-        The CSV path. Columns: ``submission, score, possible, set``, one ``NN/qK`` column per
-        question, ``warning`` (e.g. file name and metadata name different sets), ``error``
-        (why a submission could not be graded), ``reported`` (what the sandbox reported:
-        cells that raised or were skipped; untrusted, capped text), ``failed`` (the tests
-        that failed and why). One row per submission, sorted by file name. Text a
-        spreadsheet would take for a formula is quoted.
+        The CSV path. Columns: ``submission`` (path under the folder), ``status``
+        (``graded``, ``not graded``: a notebook that could not be run or scored, or
+        ``skipped``: not a notebook), ``score, possible, set``, one ``NN/qK`` column per
+        question, ``warning`` (e.g. file name and metadata name different sets, a copy),
+        ``error`` (why a file was not graded or scored), ``reported`` (what the sandbox
+        reported: cells that raised or were skipped; untrusted, capped text), ``failed``
+        (the tests that failed and why) and ``log`` (the log's file name). One row per file,
+        sorted by path. Text a spreadsheet would take for a formula is quoted.
 
     Raises:
-        ValueError: ``folder`` is missing, not a folder, or holds no ``.ipynb``; bad
-            ``timeout``, ``jobs`` or ``memory``.
+        ValueError: ``folder`` is missing or not a folder; bad ``timeout``, ``jobs`` or
+            ``memory``.
         SandboxUnavailable: bubblewrap cannot be used here (and ``unsafe_no_sandbox`` is
             False).
         RuntimeError: a set cannot be built (its solution fails a test).
     """
-    import pandas as pd
-
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise ValueError(f"folder={str(folder)!r} must be an existing folder of .ipynb submissions")
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-        raise ValueError(f"timeout={timeout!r} must be a positive number of seconds")
-    jobs = check_positive_int("jobs", (os.cpu_count() or 1) if jobs is None else jobs)
-    if jobs > MAX_SLOTS:
-        raise ValueError(f"jobs={jobs} must be <= {MAX_SLOTS}")
-    check_positive_int("memory", memory, minimum=256 << 20)
-    submissions = sorted(p for p in folder.glob("*.ipynb") if p.is_file())
-    if not submissions:
-        raise ValueError(f"folder={str(folder)!r} holds no .ipynb files to grade")
-    problem = None if unsafe_no_sandbox else sandbox_problem()
-    if problem:
-        raise SandboxUnavailable(
-            f"{problem}. Submissions are untrusted code: without the "
-            "sandbox they could read the hidden tests, forge scores or "
-            "change other submissions, so nothing was graded."
-        )
-    if cell_timeout is not None and not 0 < cell_timeout <= timeout:
-        raise ValueError(f"cell_timeout={cell_timeout!r} must be in (0, timeout={timeout}]")
-    limits = Limits(
-        timeout=float(timeout),
-        memory=memory,
-        isolated=not unsafe_no_sandbox,
-        cell_timeout=cell_timeout,
-    )
-    sets = exercise_sets(solutions)
-    inputs = {}
-    for path in submissions:  # each file is read once; later changes to it do not matter
-        data = path.read_bytes()
-        inputs[path.name] = (data, *_identify(path.name, data, sets))
-    needed = sorted({s for _, s, _, _ in inputs.values() if s})
-    built = {s: _Set(build(sets[s], Path(build_dir) / sets[s].stem)) for s in needed}
-    out = Path(out) if out else ROOT / "grading_output" / f"{folder.resolve().name}.csv"
+    limits, workers = _limits(timeout, jobs, memory, cell_timeout, unsafe_no_sandbox)
+    found = collect(folder, MAX_SUBMISSION_BYTES)
+    warm_up()
+    out = Path(out) if out else ROOT / "grading_output" / Path(folder).resolve().name / "scores.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
     logs = out.with_suffix(".logs")
     logs.mkdir(exist_ok=True)
-    slots = list(range(jobs))
-    slot_lock = threading.Lock()
-
-    def run(name):
-        data, set_id, warning, error = inputs[name]
+    sets = exercise_sets(solutions)
+    rows, pending, metadata = {}, [], {}
+    for item in found:
+        if item.skipped:
+            rows[item.key] = dict(_row(item.key, status="skipped"), error=item.skipped)
+            continue
+        set_id, warning, error, metadata[item.key] = _identify(item.key, item.data, sets)
         if set_id is None:
-            return {"submission": name, "score": 0.0, "warning": warning, "error": error}
-        with slot_lock:
-            slot = slots.pop()
-        try:
-            row = _grade_one(name, data, built[set_id], limits, slot, logs)
-        except GradingError as failure:
-            row = {
-                "submission": name,
-                "score": 0.0,
-                "set": set_id,
-                "error": f"grader error (not the submission's fault): {failure}",
-            }
-        except Exception as failure:  # noqa: BLE001 - one row must not cost the others theirs
-            row = {
-                "submission": name,
-                "score": 0.0,
-                "set": set_id,
-                "error": f"could not be graded: {type(failure).__name__}: {failure}"[:300],
-            }
-        finally:
-            with slot_lock:
-                slots.append(slot)
-        row["warning"] = warning
-        return row
+            rows[item.key] = dict(_row(item.key, status="not graded"), warning=warning, error=error)
+        else:
+            pending.append(_Job(item, set_id, warning))
+    needed = sorted({job.set_id for job in pending})
+    built = {s: build(sets[s], Path(build_dir) / sets[s].stem) for s in needed}
+    copies = _copies_warnings(pending, _solution_hashes(solutions, built), built, metadata)
+    journal = _Journal(out.with_suffix(".rows.jsonl"), resume)
+    try:
+        first, todo = {}, []
+        for job in pending:  # identical copies are graded once
+            original = first.setdefault(job.found.sha256, job)
+            previous = journal.previous(job.found)
+            if previous is not None:
+                rows[job.found.key] = previous
+            elif original is job:
+                todo.append(job)
+        done = _run_pool(todo, built, limits, workers, logs, journal)
+        alone = [job for job in todo if done[job.found.key][1]]
+        if alone:  # those that stalled beside others: again, one at a time
+            done.update(_run_pool(alone, built, limits, 1, logs, journal, RERUN_NOTE))
+        for job in pending:
+            if job.found.key in rows:
+                continue
+            row = dict(done[first[job.found.sha256].found.key][0])
+            row.update(submission=job.found.key, warning=job.warning)
+            rows[job.found.key] = row
+    finally:
+        journal.close()
+    for key, row in rows.items():
+        row["warning"] = "; ".join(filter(None, [row.get("warning", ""), copies.get(key, "")]))
+    _write_csv([rows[item.key] for item in found], out)
+    return out
 
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        rows = list(pool.map(run, sorted(inputs)))
-    table = pd.DataFrame(rows)
+
+def _write_csv(rows: list[dict], out: Path) -> None:
+    """All rows as one CSV, written once, whole (a temporary file, then renamed)."""
+    import pandas as pd
+
+    table = pd.DataFrame(rows, columns=None if rows else FIXED_COLUMNS)
     questions = sorted(c for c in table.columns if c not in FIXED_COLUMNS + TRAILING_COLUMNS)
     for column in FIXED_COLUMNS + TRAILING_COLUMNS:
         if column not in table.columns:
             table[column] = ""
+    table["submission"] = table["submission"].map(_display)
     table = table[FIXED_COLUMNS + questions + TRAILING_COLUMNS].map(_spreadsheet_safe)
     partial = out.with_name(f".{out.name}.partial")
     table.to_csv(partial, index=False)
-    os.replace(partial, out)  # written once, whole
-    return out
+    os.replace(partial, out)

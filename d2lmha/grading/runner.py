@@ -1,29 +1,25 @@
-"""Run a notebook's code and answer the grader's calls: the code that runs next to the answers.
+"""Run a submission's notebook and answer the grader's calls: the code inside the sandbox.
 
-Three commands (``python d2lmha/grading/runner.py ...``, run as a script):
-
-``capture AUTOGRADER_NB OUT_DIR``
-    Trusted, at build time, on the instructor's solution. Runs the notebook's code cells,
-    then every test (public and hidden) with each learner function wrapped in a recorder:
-    the inputs of every call are saved, in order, as ``plan.dill`` (for the sandbox, which
-    needs the real objects: tensors, layers, the tests' lambdas) and as ``plan.safetensors``
-    (plain data, for the trusted grader to check that a replay sees the same inputs).
-    Fails unless the solution passes every test.
+Everything here runs next to untrusted code, and nothing it produces is trusted: the grader
+reads only the answers file, as checked plain data (:mod:`~d2lmha.grading.wire`). The
+trusted build-time side is :mod:`.capture`. Two commands (``python d2lmha/grading/runner.py
+...``, run as a script):
 
 ``answer NOTEBOOK PLAN OUT_FILE --timeout S --cell-timeout C``
-    Inside the sandbox, on a submission: the supervisor. It starts ``_inner`` (below) and
-    watches it. A cell or call that ends the process (``os._exit``, a crash, a signal) or
-    runs longer than ``C`` seconds is skipped and the notebook is run again without
-    it, so answers computed before or after such a cell still count (three tries at most).
-    Writes the answers (a :mod:`~d2lmha.grading.wire` container) to ``OUT_FILE`` and the
-    first MiB of the cells' output to its stdout.
+    The supervisor. It starts ``_inner`` (below) and watches it. A cell or call that ends
+    the process (``os._exit``, a crash, a signal) or runs longer than ``C`` seconds is
+    skipped and the notebook is run again without it, so answers computed before or after
+    such a cell still count (three tries at most). Writes the answers (a
+    :mod:`~d2lmha.grading.wire` container) to ``OUT_FILE`` and the first MiB of the cells'
+    output to its stdout.
 
 ``_inner NOTEBOOK PLAN WORK_DIR``
     Runs the notebook's code cells in an IPython shell (magics work; no kernel, so the
     notebook's kernelspec does not matter), with a stand-in ``otter`` module whose
     ``grader.check`` does nothing, then calls the submission's functions on the plan's
-    inputs. Each result, exception, or changed input is encoded as plain data. No test code
-    and no expected value is ever here: the tests run later, in the trusted grader.
+    inputs, each on a fresh copy. Each result or exception is encoded as plain data, with
+    whether the call changed its inputs in place. The plan holds only the calls and their
+    inputs: no test code, name, message or expected value is ever here.
 """
 
 from __future__ import annotations
@@ -41,7 +37,7 @@ from pathlib import Path
 if __name__ == "__main__":  # run as a script: its folder must not shadow top-level modules
     sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent]
 
-__all__ = ["otter_stub", "execute_cells", "capture", "supervise"]
+__all__ = ["otter_stub", "execute_cells", "copy_inputs", "inputs_changed", "supervise"]
 
 
 def otter_stub() -> types.ModuleType:
@@ -129,55 +125,7 @@ def execute_cells(notebook: Path, skip=(), progress: Path | None = None):
     return shell.user_ns, errors
 
 
-def capture(autograder_notebook: Path, out_dir: Path) -> None:
-    """Record the inputs of every call the tests make to the solution's functions (see top)."""
-    import dill
-    import torch
-
-    from d2lmha.grading.cases import load_tests, seed_tests
-    from d2lmha.grading.wire import encode, write_container
-
-    autograder_notebook, out_dir = Path(autograder_notebook), Path(out_dir)
-    tests = load_tests(autograder_notebook)  # before the cells replace otter with a stub
-    os.chdir(autograder_notebook.parent)
-    namespace, errors = execute_cells(autograder_notebook)
-    if errors:
-        raise RuntimeError(f"the solution's cells raised: {errors}")
-    plan, summary, tensors = [], [], {}
-    for test in tests:
-        calls, kinds = [], {}
-        kwargs = {}
-        for name in test["params"]:
-            value = namespace.get(name)
-            kinds[name] = "function" if callable(value) else "value"
-            kwargs[name] = _recorder(name, value, calls) if callable(value) else value
-        seed_tests()
-        try:
-            test["func"](**kwargs)
-        except Exception as error:
-            raise RuntimeError(f"the solution fails test {test['id']}: {error!r}") from error
-        plan.append({"id": test["id"], "calls": calls})
-        summary.append(
-            {
-                "id": test["id"],
-                "kinds": kinds,
-                "calls": [{"fn": n, "inputs": encode((list(a), k), tensors)} for n, a, k in calls],
-            }
-        )
-    values = sorted(
-        {name for entry in summary for name, kind in entry["kinds"].items() if kind == "value"}
-    )
-    out_dir.mkdir(parents=True, exist_ok=True)
-    dill.settings["recurse"] = True  # a lambda takes the globals it uses, not its module's
-    torch.save({"tests": plan, "values": values}, out_dir / "plan.dill", pickle_module=dill)
-    write_container(
-        out_dir / "plan.safetensors",
-        {"tests": summary, "values": values},
-        {k: v.clone() for k, v in tensors.items()},
-    )
-
-
-def _copy(value):
+def copy_inputs(value):
     """A copy of a call's inputs: tensors detached (graph-free) and cloned, layers deep-copied."""
     import torch
 
@@ -185,28 +133,38 @@ def _copy(value):
         copied = value.detach().clone()
         return copied.requires_grad_(value.requires_grad) if copied.is_floating_point() else copied
     if isinstance(value, (list, tuple)):
-        return type(value)(_copy(v) for v in value)
+        return type(value)(copy_inputs(v) for v in value)
     if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
+        return {k: copy_inputs(v) for k, v in value.items()}
     try:
         return copy.deepcopy(value)
     except Exception:  # e.g. a function holding a generator: shared, as in the test itself
         return value
 
 
-def _recorder(name, function, calls):
-    """Wrap ``function`` so each call's inputs (copied before the call) go to ``calls``."""
+def inputs_changed(inputs, before) -> bool:
+    """Did a call change ``inputs`` (its ``(args, kwargs)``) from ``before``, their copy?
+
+    Tensors, and the parameters and buffers of layers, are compared exactly (NaN equal to
+    NaN); inputs left in a state that cannot be compared count as changed.
+    """
     import torch
 
-    def record(*args, **kwargs):
-        calls.append((name, _copy(args), _copy(kwargs)))
-        with torch.random.fork_rng(devices=_cuda_devices()):
-            return function(*args, **kwargs)
+    from d2lmha.grading.wire import tensor_leaves
 
-    return record
+    try:
+        now, then = tensor_leaves(inputs), tensor_leaves(before)
+        return len(now) != len(then) or any(
+            a.shape != b.shape
+            or a.dtype != b.dtype
+            or not torch.equal(a.nan_to_num(), b.to(a.device).nan_to_num())
+            for a, b in zip(now, then, strict=True)
+        )
+    except Exception:  # noqa: BLE001 - inputs a submission left in a state torch cannot compare
+        return True
 
 
-def _cuda_devices():
+def cuda_devices():
     import torch
 
     return list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
@@ -217,60 +175,37 @@ def _answer(namespace, plan, skip_calls, progress: Path):
     import torch
 
     from d2lmha import try_gpu
-    from d2lmha.grading.wire import encode, exception_node, tensor_leaves
+    from d2lmha.grading.wire import encode, exception_node
 
     tensors = {}
     device = try_gpu()
     functions = {}
-    for test in plan["tests"]:
-        for name, _, _ in test["calls"]:
-            value = namespace.get(name)
-            functions[name] = (
-                "function"
-                if callable(value)
-                else ("missing" if name not in namespace else "not a function")
-            )
-    answers = {}
-    for t, test in enumerate(plan["tests"]):
-        results = []
-        for c, (name, args, kwargs) in enumerate(test["calls"]):
-            key = f"call {t} {c}"
-            if functions[name] != "function":
-                results.append(None)
-                continue
-            if key in skip_calls:
-                results.append(
-                    {
-                        "result": exception_node(
-                            RuntimeError(f"{name} did not return: it {skip_calls[key]}")
-                        ),
-                        "mutated": None,
-                    }
-                )
-                continue
-            progress.write_text(f"{key} {name}")
-            args, kwargs = _copy((args, kwargs))
-            pristine = [x.clone() for x in tensor_leaves((args, kwargs))]
-            try:
-                with torch.random.fork_rng(devices=_cuda_devices()):
-                    node = encode(namespace[name](*args, **kwargs), tensors)
-            except BaseException as error:  # noqa: BLE001 - SystemExit too: it is an answer
-                node = exception_node(error)
-            try:
-                leaves = tensor_leaves((args, kwargs))
-                changed = len(leaves) != len(pristine) or any(
-                    a.shape != b.shape or a.dtype != b.dtype or not torch.equal(a, b.to(a.device))
-                    for a, b in zip(leaves, pristine, strict=True)
-                )
-            except Exception:  # noqa: BLE001 - inputs left in a state torch cannot compare
-                changed = True
-            results.append(
-                {
-                    "result": node,
-                    "mutated": encode((list(args), kwargs), tensors) if changed else None,
-                }
-            )
-        answers[test["id"]] = results
+    for name, _, _ in plan["calls"]:
+        value = namespace.get(name)
+        functions[name] = (
+            "function"
+            if callable(value)
+            else ("missing" if name not in namespace else "not a function")
+        )
+    answers = []
+    for index, (name, args, kwargs) in enumerate(plan["calls"]):
+        key = f"call {index}"
+        if functions[name] != "function":
+            answers.append(None)
+            continue
+        if key in skip_calls:
+            error = RuntimeError(f"{name} did not return: it {skip_calls[key]}")
+            answers.append({"result": exception_node(error), "mutated": False})
+            continue
+        progress.write_text(f"{key} {name}")
+        args, kwargs = copy_inputs((args, kwargs))
+        before = copy_inputs((args, kwargs))
+        try:
+            with torch.random.fork_rng(devices=cuda_devices()):
+                node = encode(namespace[name](*args, **kwargs), tensors)
+        except BaseException as error:  # noqa: BLE001 - SystemExit too: it is an answer
+            node = exception_node(error)
+        answers.append({"result": node, "mutated": inputs_changed((args, kwargs), before)})
     values = {
         name: encode(namespace[name], tensors) for name in plan["values"] if name in namespace
     }
@@ -302,6 +237,7 @@ def inner(notebook: Path, plan_path: Path, work: Path) -> None:
     namespace, errors = execute_cells(notebook, set(state["skip_cells"]), progress)
     tree, tensors = _answer(namespace, plan, state["skip_calls"], progress)
     tree["errors"] = state["notes"] + errors
+    tree["stalled"] = state["stalled"]
     write_container(work / "answers.safetensors", tree, tensors)
     progress.write_text("done")
 
@@ -323,7 +259,7 @@ def supervise(
     work.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + timeout
     stall = cell_timeout
-    state = {"skip_cells": [], "skip_calls": {}, "notes": []}
+    state = {"skip_cells": [], "skip_calls": {}, "notes": [], "stalled": False}
     notes = state["notes"]
     for attempt in range(tries):
         (work / "state.json").write_text(json.dumps(state))
@@ -354,14 +290,15 @@ def supervise(
         done = _read(progress) == "done" and (work / "answers.safetensors").is_file()
         if done:
             break
+        state["stalled"] = state["stalled"] or why is not None
         why = why or f"ended the process (exit status {proc.returncode})"
         where = _read(progress).split()
         if where[:1] == ["cell"]:
             state["skip_cells"].append(int(where[1]))
             notes.append(f"code cell {int(where[1]) + 1} {why}; skipped")
-        elif where[:1] == ["call"] and len(where) == 4:
-            state["skip_calls"][" ".join(where[:3])] = why
-            notes.append(f"a call to {where[3]} {why}; skipped")
+        elif where[:1] == ["call"] and len(where) == 3:
+            state["skip_calls"][" ".join(where[:2])] = why
+            notes.append(f"a call to {where[2]} {why}; skipped")
         else:
             notes.append(f"the run {why}")
             break
@@ -371,7 +308,11 @@ def supervise(
     if _read(work / "progress") == "done" and answers.is_file():
         Path(out_file).write_bytes(answers.read_bytes())
     else:  # a container with no tensors, written without importing safetensors
-        tree = {"errors": notes or ["the notebook did not finish"], "unfinished": True}
+        tree = {
+            "errors": notes or ["the notebook did not finish"],
+            "unfinished": True,
+            "stalled": state["stalled"],
+        }
         header = json.dumps({"__metadata__": {"tree": json.dumps(tree)}}).encode()
         header += b" " * (-len(header) % 8)
         Path(out_file).write_bytes(len(header).to_bytes(8, "little") + header)
@@ -393,12 +334,9 @@ def _read(path: Path) -> str:
 
 
 def main(argv=None) -> int:
-    """The runner's command line (``capture``, ``answer``, ``_inner``: see the top); exit status."""
+    """The runner's command line (``answer``, ``_inner``: see the top); exit status."""
     parser = argparse.ArgumentParser(prog="python d2lmha/grading/runner.py")
     commands = parser.add_subparsers(dest="command", required=True)
-    p = commands.add_parser("capture")
-    p.add_argument("notebook", type=Path)
-    p.add_argument("out_dir", type=Path)
     p = commands.add_parser("answer")
     p.add_argument("notebook", type=Path)
     p.add_argument("plan", type=Path)
@@ -410,9 +348,7 @@ def main(argv=None) -> int:
     p.add_argument("plan", type=Path)
     p.add_argument("work", type=Path)
     args = parser.parse_args(argv)
-    if args.command == "capture":
-        capture(args.notebook, args.out_dir)
-    elif args.command == "answer":
+    if args.command == "answer":
         return supervise(args.notebook, args.plan, args.out_file, args.timeout, args.cell_timeout)
     else:
         inner(args.notebook, args.plan, args.work)

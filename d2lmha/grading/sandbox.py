@@ -27,7 +27,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Limits", "SandboxUnavailable", "sandbox_problem", "run_sandboxed", "slot_uid", "BWRAP"]
+__all__ = [
+    "Limits",
+    "SandboxUnavailable",
+    "sandbox_problem",
+    "run_sandboxed",
+    "slot_uid",
+    "usable_cpus",
+    "BWRAP",
+]
 
 BWRAP = "bwrap"
 UID_BASE = 60000
@@ -64,6 +72,10 @@ class Limits:
             runner and limits in a plain subprocess, which sees everything you can see.
         cell_timeout: seconds one cell (or one call) may run before it is skipped; default
             half of ``timeout``.
+        scoring_timeout: seconds (wall and CPU) the trusted scoring of one submission's
+            answers may take, in its own process (:mod:`.scoring`).
+        scoring_memory: bytes of address space that scoring process may add to what it
+            starts with.
     """
 
     timeout: float = 120.0
@@ -75,6 +87,36 @@ class Limits:
     grace: float = 15.0
     isolated: bool = True
     cell_timeout: float | None = None
+    scoring_timeout: float = 60.0
+    scoring_memory: int = 1 << 30
+
+
+def usable_cpus() -> int:
+    """How many CPUs this process may use: its affinity mask, capped by a cgroup CPU quota
+    (v2 ``cpu.max`` or v1 ``cpu.cfs_quota_us``) where one is set; at least 1.
+
+    ``os.cpu_count()`` counts the machine's CPUs, not the ones a container or ``taskset``
+    leaves us, so grading with it would run more sandboxes than there are CPUs.
+    """
+    count = len(os.sched_getaffinity(0))
+    for quota_file, period_file in (
+        ("/sys/fs/cgroup/cpu.max", None),
+        ("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", "/sys/fs/cgroup/cpu/cpu.cfs_period_us"),
+        (
+            "/sys/fs/cgroup/cpu,cpuacct/cpu.cfs_quota_us",
+            "/sys/fs/cgroup/cpu,cpuacct/cpu.cfs_period_us",
+        ),
+    ):
+        try:
+            fields = Path(quota_file).read_text().split()
+            if period_file is not None:
+                fields = [fields[0], Path(period_file).read_text().split()[0]]
+            quota, period = fields[0], fields[1]
+        except (OSError, IndexError):
+            continue
+        if quota not in ("max", "-1") and int(period) > 0:
+            count = min(count, max(1, -(-int(quota) // int(period))))
+    return max(1, count)
 
 
 def _package_dir() -> Path:

@@ -1,0 +1,115 @@
+"""Record what the tests ask of a set's functions: trusted, at build time, on the solution.
+
+``python -m d2lmha.grading.capture AUTOGRADER_NB OUT_DIR`` runs the instructor's solution
+(the otter-assign autograder notebook, in student layout) and then every test, public and
+hidden, with each learner function wrapped in a recorder. It writes two files:
+
+``plan.dill``
+    For the sandbox, which must call the submission's functions with the real objects
+    (tensors, layers): one flat list of calls ``(function name, args, kwargs)`` and the names
+    of the answers that are values. Nothing else: no test names, messages, points or
+    expected values, since everything a sandbox is given can be read by the submission.
+``plan.safetensors``
+    For the trusted grader, as plain data: each call's inputs (to check that a replayed
+    test asks the same question) and the size of the solution's answer (so a submission's
+    answer much larger than it never reaches a test), and for each test the calls it makes.
+
+The build fails unless the solution passes every test and leaves every input unchanged.
+This module is the trusted side of the trust boundary; :mod:`.runner` is the sandbox's side.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+__all__ = ["capture"]
+
+
+def capture(autograder_notebook: Path, out_dir: Path) -> None:
+    """Run the solution and its tests, recording every call (see the top); write the plans.
+
+    Raises:
+        RuntimeError: a cell of the solution raised, a test failed on the solution, or the
+            solution changed one of its inputs in place.
+    """
+    import dill
+    import torch
+
+    from .cases import load_tests, seed_tests
+    from .runner import execute_cells
+    from .wire import check_node, encode, write_container
+
+    autograder_notebook, out_dir = Path(autograder_notebook), Path(out_dir)
+    tests = load_tests(autograder_notebook)  # before the cells replace otter with a stub
+    os.chdir(autograder_notebook.parent)
+    namespace, errors = execute_cells(autograder_notebook)
+    if errors:
+        raise RuntimeError(f"the solution's cells raised: {errors}")
+    calls, summary, tensors = [], [], {}
+    for test in tests:
+        first, kinds, kwargs = len(calls), {}, {}
+        for name in test["params"]:
+            value = namespace.get(name)
+            kinds[name] = "function" if callable(value) else "value"
+            kwargs[name] = _recorder(name, value, calls) if callable(value) else value
+        seed_tests()
+        try:
+            test["func"](**kwargs)
+        except Exception as error:
+            raise RuntimeError(f"the solution fails test {test['id']}: {error!r}") from error
+        summary.append({"id": test["id"], "kinds": kinds, "calls": list(range(first, len(calls)))})
+    value_names = sorted(
+        {name for entry in summary for name, kind in entry["kinds"].items() if kind == "value"}
+    )
+    scratch = {}
+    values = {name: check_node(encode(namespace[name], scratch), scratch) for name in value_names}
+    plan_calls = [
+        {"fn": name, "inputs": encode((list(args), kwargs), tensors), "size": size}
+        for name, args, kwargs, size in calls
+    ]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    dill.settings["recurse"] = True  # a lambda takes the globals it uses, not its module's
+    torch.save(
+        {"calls": [(name, args, kwargs) for name, args, kwargs, _ in calls], "values": value_names},
+        out_dir / "plan.dill",
+        pickle_module=dill,
+    )
+    write_container(
+        out_dir / "plan.safetensors",
+        {"calls": plan_calls, "tests": summary, "values": values},
+        {k: v.clone() for k, v in tensors.items()},
+    )
+
+
+def _recorder(name, function, calls):
+    """Wrap ``function`` so each call's inputs (copied before the call) and the size of its
+    answer go to ``calls``; a call that changes its inputs fails the build."""
+    import torch
+
+    from .runner import copy_inputs, cuda_devices, inputs_changed
+    from .wire import check_node, encode
+
+    def record(*args, **kwargs):
+        before = copy_inputs((args, kwargs))
+        with torch.random.fork_rng(devices=cuda_devices()):
+            try:
+                result = function(*args, **kwargs)
+            except Exception:
+                calls.append((name, *before, 1))
+                raise
+        if inputs_changed((args, kwargs), before):
+            raise RuntimeError(
+                f"the solution's {name} changes its inputs in place: the grader fails "
+                "any answer that does, so the solution must not"
+            )
+        scratch = {}
+        calls.append((name, *before, check_node(encode(result, scratch), scratch)))
+        return result
+
+    return record
+
+
+if __name__ == "__main__":
+    capture(Path(sys.argv[1]), Path(sys.argv[2]))
