@@ -20,3 +20,11 @@ def minilm():
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+@pytest.fixture(scope="session")
+def graded_class():
+    """Every grading test's submissions, graded once per run (see grading_class.py)."""
+    import grading_class
+
+    return grading_class.graded_class()

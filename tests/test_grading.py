@@ -1,13 +1,14 @@
 """Graded exercises: student notebooks in step with their sources, and grading that scores right.
 
-The submissions graded here are made from exercise set 01's own notebooks with nbformat: the
-solution, the blank student notebook, a wrong answer (no √d), one that raises, one with a
-cell that loops forever, one that exits after its answers, one with another kernelspec, a
-corrupt file and one of no known set. They are graded in one ``grade`` call. Hostile
-submissions are in ``test_grading_security.py``.
+The submissions graded here are made from exercise set 01's own notebooks with nbformat
+(``hostile.set_01_cases``): the solution under a name without the set's prefix, the blank
+student notebook without its set in the metadata, a wrong answer (no √d), one that raises,
+one with a cell that loops forever, one that exits after its answers, one with another
+kernelspec, a corrupt file and one of no known set. They are graded in the shared class
+(``grading_class.py``). Hostile submissions are in ``test_grading_security.py``.
 """
 
-import copy
+from pathlib import Path
 
 import nbformat
 import pandas as pd
@@ -16,9 +17,7 @@ from otter.nbmeta_config import NBMetadataConfig
 from otter.test_files import create_test_file
 
 from d2lmha import grading
-
-SETS = grading.exercise_sets()
-MASTER_01 = SETS["01"]
+from grading_class import CELL_TIMEOUT, SETS, build
 
 
 def student_view(path):
@@ -34,11 +33,6 @@ def question_tests(path):
         q: [(tc.points, tc.hidden) for tc in create_test_file(str(path), config, q).test_cases]
         for q in config.tests
     }
-
-
-def build(set_id):
-    """A set built into the shared, git-ignored build folder (reused while unchanged)."""
-    return grading.build(SETS[set_id], grading.BUILD_DIR / SETS[set_id].stem)
 
 
 @pytest.fixture(scope="module", params=sorted(SETS))
@@ -84,149 +78,80 @@ def test_every_question_has_public_and_hidden_tests(built):
         assert built.possible[question] == sum(points for points, _ in cases)
 
 
-def _answer_cell(nb, name):
-    (cell,) = [c for c in nb.cells if c.cell_type == "code" and f"def {name}(" in c.source]
-    return cell
+def row(graded_class, role):
+    return graded_class["table"].loc[graded_class["names"]["cases"][role]]
 
 
-def _submissions(built, folder):
-    """Write the submissions; return {role: file name}."""
-    solution = nbformat.read(built.solution_notebook, as_version=4)
-    wrong, raises, loops, exits, kernel = (copy.deepcopy(solution) for _ in range(5))
-    cell = _answer_cell(wrong, "scaled_scores")
-    cell.source = cell.source.replace(" / math.sqrt(d)", "")  # forgets the √d
-    assert cell.source != _answer_cell(solution, "scaled_scores").source
-    cell = _answer_cell(raises, "sliding_window_attention")
-    cell.source = 'raise RuntimeError("not finished")\n' + cell.source
-    loops.cells.insert(
-        2,
-        nbformat.v4.new_code_cell(
-            "import time\n"
-            "while True:  # waits forever (sleeping, so it leaves the CPU to the others)\n"
-            "    time.sleep(0.5)"
-        ),
-    )
-    exits.cells.append(nbformat.v4.new_code_cell("import os\nos._exit(0)  # ends the kernel"))
-    kernel.metadata["kernelspec"] = {
-        "name": "conda-env-course-py",
-        "display_name": "Course",
-        "language": "python",
-    }
-    blank = nbformat.read(grading.ROOT / "exercises" / "01_single_head.ipynb", as_version=4)
-    del blank.metadata["otter"]["assignment_name"]  # its set must then come from its name
-    files = {
-        "solution": ("solution.ipynb", solution),
-        "blank": ("01_blank.ipynb", blank),
-        "wrong": ("01_wrong.ipynb", wrong),
-        "raises": ("01_raises.ipynb", raises),
-        "loops": ("01_loops.ipynb", loops),
-        "exits": ("01_exits.ipynb", exits),
-        "kernel": ("01_kernel.ipynb", kernel),
-    }
-    for name, nb in files.values():
-        nbformat.write(nb, folder / name)
-    (folder / "01_corrupt.ipynb").write_text("{ not a notebook")
-    (folder / "notes.ipynb").write_text(nbformat.writes(nbformat.v4.new_notebook()))
-    return {role: name for role, (name, _) in files.items()} | {
-        "corrupt": "01_corrupt.ipynb",
-        "unknown": "notes.ipynb",
-    }
-
-
-@pytest.fixture(scope="module")
-def graded(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("submissions")
-    names = _submissions(build("01"), folder)
-    before = {p.name: p.read_bytes() for p in folder.iterdir()}
-    csv = grading.grade(
-        folder, timeout=90, cell_timeout=10, jobs=2, out=tmp_path_factory.mktemp("out") / "g.csv"
-    )
-    text = {column: str for column in ("set", "error", "warning", "reported", "failed")}
-    table = pd.read_csv(csv, dtype=text).fillna({column: "" for column in text})
-    return {
-        "table": table.set_index("submission"),
-        "names": names,
-        "folder": folder,
-        "before": before,
-        "columns": list(table.columns),
-        "full": sum(build("01").possible.values()),
-    }
-
-
-def row(graded, role):
-    return graded["table"].loc[graded["names"][role]]
-
-
-def test_csv_has_one_row_per_submission_and_the_columns(graded):
-    assert graded["columns"] == [
+def test_csv_has_one_row_per_file_and_the_columns(graded_class):
+    table = graded_class["table"]
+    assert list(table.reset_index().columns) == [
         "submission",
+        "status",
         "score",
         "possible",
         "set",
-        "01/q1",
-        "01/q2",
-        "01/q3",
-        "01/q4",
+        *[f"{s}/q{i}" for s in sorted(SETS) for i in range(1, 10) if f"{s}/q{i}" in table],
         "warning",
         "error",
         "reported",
         "failed",
+        "log",
     ]
-    assert sorted(graded["table"].index) == sorted(graded["before"])
+    folder = Path(graded_class["folder"])
+    files = {p.relative_to(folder).as_posix() for p in folder.rglob("*")}
+    files -= {p for p in files if (folder / p).is_dir() and not p.endswith(".ipynb")}
+    assert sorted(table.index) == sorted(files) and table.index.is_unique
 
 
-def test_solution_scores_full_marks(graded):
-    solution = row(graded, "solution")
-    assert solution["possible"] == graded["full"] and solution["score"] == graded["full"]
+def test_solution_scores_full_marks(graded_class):
+    solution = row(graded_class, "solution")
+    full = sum(build("01").possible.values())
+    assert float(solution["possible"]) == full and float(solution["score"]) == full
     assert solution["error"] == ""
 
 
-def test_blank_scores_zero(graded):
-    blank = row(graded, "blank")
-    assert blank["set"] == "01" and blank["possible"] == graded["full"]
-    assert blank["score"] == 0 and blank["error"] == ""
+def test_blank_scores_zero(graded_class):
+    blank = row(graded_class, "blank")
+    assert blank["set"] == "01" and blank["score"] == "0.0" and blank["error"] == ""
     assert "q1 - 1: AssertionError: scaled_scores returned NoneType" in blank["failed"]
 
 
-def test_wrong_answer_gets_partial_credit(graded):
-    wrong = row(graded, "wrong")
-    assert 0 < wrong["score"] < wrong["possible"]
+def test_wrong_answer_gets_partial_credit(graded_class):
+    wrong = row(graded_class, "wrong")
+    assert 0 < float(wrong["score"]) < float(wrong["possible"])
     # No √d: of q1's five tests only the shape test still passes; q2 to q4 do not use it.
-    assert (wrong["01/q1"], wrong["01/q2"], wrong["01/q3"], wrong["01/q4"]) == (1, 4, 4, 5)
+    assert [float(wrong[f"01/q{i}"]) for i in range(1, 5)] == [1, 4, 4, 5]
 
 
-def test_raising_submission_keeps_its_other_points(graded):
-    raises = row(graded, "raises")
-    assert 0 < raises["score"] < raises["possible"] and raises["01/q4"] == 0
+def test_raising_submission_keeps_its_other_points(graded_class):
+    raises = row(graded_class, "raises")
+    assert 0 < float(raises["score"]) < float(raises["possible"]) and raises["01/q4"] == "0.0"
     assert "RuntimeError: not finished" in raises["reported"] and raises["error"] == ""
 
 
-def test_a_looping_cell_costs_only_itself(graded):
+def test_a_looping_cell_costs_only_itself(graded_class):
     # The cell that never ends is stopped at the cell time limit and skipped; the rest runs.
-    loops = row(graded, "loops")
-    assert loops["score"] == graded["full"], loops.to_dict()
-    assert "code cell 2 ran longer than 10 s; skipped" in loops["reported"]
+    loops = row(graded_class, "loops")
+    assert loops["score"] == loops["possible"], loops.to_dict()
+    assert f"code cell 2 ran longer than {CELL_TIMEOUT} s; skipped" in loops["reported"]
 
 
-def test_answers_before_an_exit_still_count(graded):
-    exits = row(graded, "exits")
-    assert exits["score"] == graded["full"]
+def test_answers_before_an_exit_still_count(graded_class):
+    exits = row(graded_class, "exits")
+    assert exits["score"] == exits["possible"]
     assert "ended the process (exit status 0); skipped" in exits["reported"]
 
 
-def test_another_kernelspec_is_graded_the_same(graded):
-    kernel = row(graded, "kernel")
-    assert kernel["score"] == graded["full"] and kernel["error"] == ""
+def test_another_kernelspec_is_graded_the_same(graded_class):
+    kernel = row(graded_class, "kernel")
+    assert kernel["score"] == kernel["possible"] and kernel["error"] == ""
 
 
-def test_broken_submissions_get_a_row(graded):
-    assert row(graded, "corrupt")["score"] == 0 and "unreadable" in row(graded, "corrupt")["error"]
-    assert "cannot tell the exercise set" in row(graded, "unknown")["error"]
-
-
-def test_submissions_are_unchanged(graded):
-    after = {p.name: p.read_bytes() for p in graded["folder"].iterdir()}
-    assert after == graded["before"]
+def test_broken_submissions_get_a_row(graded_class):
+    corrupt, unknown = row(graded_class, "corrupt"), row(graded_class, "unknown")
+    assert corrupt["score"] == "0.0" and "unreadable" in corrupt["error"]
+    assert corrupt["status"] == unknown["status"] == "not graded"
+    assert "cannot tell the exercise set" in unknown["error"]
 
 
 @pytest.mark.parametrize(
@@ -245,36 +170,24 @@ def test_command_line_says_what_is_wrong(tmp_path, capsys):
 
     assert main(["grade", str(tmp_path / "missing")]) == 2
     assert "must be an existing folder" in capsys.readouterr().err
+    (tmp_path / "notes.txt").write_text("not a notebook")
     assert main(["grade", str(tmp_path)]) == 2
     assert "holds no .ipynb files" in capsys.readouterr().err
 
 
-@pytest.fixture(scope="module")
-def regraded(graded, tmp_path_factory):
-    """The same three submissions graded twice in the sandbox, and once without it."""
-    folder = tmp_path_factory.mktemp("again")
-    for role in ("solution", "blank", "wrong"):
-        name = graded["names"][role]
-        (folder / name).write_bytes((graded["folder"] / name).read_bytes())
-    out = tmp_path_factory.mktemp("again-out")
-    runs = [grading.grade(folder, timeout=90, jobs=2, out=out / f"{i}.csv") for i in range(2)]
-    runs.append(
-        grading.grade(folder, timeout=90, jobs=2, out=out / "unsafe.csv", unsafe_no_sandbox=True)
-    )
-    return [pd.read_csv(csv, dtype=str).fillna("").set_index("submission") for csv in runs]
-
-
-def test_a_rerun_gives_the_same_scores(graded, regraded):
-    first, second, _ = regraded
-    pd.testing.assert_frame_equal(first, second)
-    for name in first.index:
-        assert first.loc[name, "score"] == str(graded["table"].loc[name, "score"])
-
-
-def test_unsafe_mode_grades_the_same_without_the_sandbox(regraded):
-    first, _, unsafe = regraded
+def test_unsafe_mode_grades_the_same_without_the_sandbox(graded_class, tmp_path):
+    """Three of the class's set-01 submissions, graded again without bubblewrap: the same
+    scores (and so the same as a second sandboxed run, which the 中文 twins also show)."""
+    table, folder = graded_class["table"], Path(graded_class["folder"])
+    names = [f"sets/01_{role}.ipynb" for role in ("solution", "blank", "wrong")]
+    (tmp_path / "in").mkdir()
+    for name in names:
+        (tmp_path / "in" / Path(name).name).write_bytes((folder / name).read_bytes())
+    csv = grading.grade(tmp_path / "in", jobs=2, out=tmp_path / "g.csv", unsafe_no_sandbox=True)
+    unsafe = pd.read_csv(csv, dtype=str, keep_default_na=False).set_index("submission")
     columns = ["score", "01/q1", "01/q2", "01/q3", "01/q4"]
-    pd.testing.assert_frame_equal(first[columns], unsafe[columns])
+    for name in names:
+        assert unsafe.loc[Path(name).name, columns].tolist() == table.loc[name, columns].tolist()
 
 
 def test_without_bubblewrap_nothing_is_graded_and_the_risk_is_named(tmp_path, monkeypatch, capsys):
@@ -288,3 +201,70 @@ def test_without_bubblewrap_nothing_is_graded_and_the_risk_is_named(tmp_path, mo
     assert not (tmp_path / "g.csv").exists()
     assert main(["grade", str(tmp_path), "--out", str(tmp_path / "g.csv")]) == 2
     assert "bubblewrap (bwrap) is not installed" in capsys.readouterr().err
+
+
+def test_a_killed_run_keeps_its_rows_and_resume_grades_only_the_rest(tmp_path, monkeypatch):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from d2lmha.grading import grade as grade_module
+
+    folder, out = tmp_path / "class", tmp_path / "out" / "scores.csv"
+    folder.mkdir()
+    blank = nbformat.read(grading.ROOT / "exercises" / "01_single_head.ipynb", as_version=4)
+    for i in range(3):  # three different notebooks: no copy is graded once for another
+        blank.cells.append(nbformat.v4.new_markdown_cell(f"student {i}"))
+        nbformat.write(blank, folder / f"01_student{i}.ipynb")
+    journal = out.with_suffix(".rows.jsonl")
+    grader = subprocess.Popen(
+        [sys.executable, "-m", "d2lmha.grading", "grade", str(folder), "--jobs", "1"]
+        + ["--out", str(out)],
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and grader.poll() is None:
+        if journal.is_file() and journal.read_text().count("\n") >= 1:
+            break
+        time.sleep(0.1)
+    os.killpg(grader.pid, signal.SIGKILL)  # the grader, its sandboxes and its scorers
+    grader.wait()
+    done = [line for line in journal.read_text().splitlines() if line.strip()]
+    assert 1 <= len(done) < 3 and not out.exists(), "the kill came too late to test anything"
+    graded_again = []
+    real = grade_module.run_sandboxed
+
+    def counting(data, *args, **kwargs):
+        graded_again.append(data)
+        return real(data, *args, **kwargs)
+
+    monkeypatch.setattr(grade_module, "run_sandboxed", counting)
+    csv = grading.grade(folder, jobs=1, out=out, resume=True)
+    table = pd.read_csv(csv, dtype=str, keep_default_na=False)
+    assert len(graded_again) == 3 - len(done)
+    assert table["status"].tolist() == ["graded"] * 3 and set(table["score"]) == {"0.0"}
+
+
+def test_default_jobs_are_the_cpus_this_process_may_use():
+    import subprocess
+    import sys
+
+    code = "from d2lmha.grading.sandbox import usable_cpus; print(usable_cpus())"
+    one = subprocess.run(["taskset", "-c", "0", sys.executable, "-c", code], capture_output=True)
+    assert one.stdout.decode().strip() == "1", one
+
+
+def test_a_set_is_rebuilt_when_the_package_changes(tmp_path, monkeypatch):
+    import shutil
+
+    from d2lmha.grading import assign
+
+    package = tmp_path / "d2lmha"
+    shutil.copytree(assign.PACKAGE, package, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(assign, "PACKAGE", package)
+    before = assign._source_key(SETS["07"])
+    with open(package / "multihead.py", "a") as file:
+        file.write("\n# a change to a class whose objects set 07's plan holds\n")
+    assert assign._source_key(SETS["07"]) != before

@@ -1,431 +1,251 @@
-"""Hostile submissions for exercise set 01, graded in one folder beside a correct one.
+"""Hostile submissions, graded in the shared class beside correct and partial work.
 
-Each attack is the blank student notebook plus one cell that tries to score without answers
-or to harm the grader, the project or another student. Each prints ``ATTACK <name>: ...``
-(what it saw), which lands in its log. The folder is graded once with ``grading.grade``;
-then every attack must score 0, the victim (the solution, in the same folder) must keep full
-marks and its bytes, nothing outside the sandboxes' scratch may change, no process may be
-left, and the host's loopback server must see no connection.
+Every attack must cost only its own row: it scores nothing it did not earn; the correct and
+partial submissions in the same folder (the sets' solutions and planned mistakes, the
+victim) keep their scores, checked question by question in ``test_grading_sets.py``;
+nothing outside the sandboxes' scratch changes, no process is left, the host's loopback sees
+no connection, and the trusted side's work stays bounded whatever an answers file is shaped
+like. The attacks are in ``hostile.py``; the class in ``grading_class.py``.
 """
 
-import compileall
-import hashlib
-import os
-import socket
-import threading
+import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import nbformat
 import pandas as pd
 import pytest
+import torch
 
-from d2lmha import grading
+import hostile
+from grading_class import SETS, build, log
 
-BLANK = grading.ROOT / "exercises" / "01_single_head.ipynb"
-MARKER = "d2lmha-attack-marker-7f3a"
-SECRET = "d2lmha-instructor-secret-91c2"
-
-
-def attacks(paths):
-    """``{name: code of the extra cell}``; ``paths``: host paths an attacker would aim at."""
-    p = {k: repr(str(v)) for k, v in paths.items()}
-    return {
-        # Otter's in-kernel tests are the usual hole: patch them, and torch's asserts too.
-        "patch_tests": """
-import sys, builtins, torch, torch.testing
-sys.modules.pop("otter", None)
-try:
-    import otter.test_files.exception_test as et
-    et.ExceptionTestFile.run = lambda self, env: None
-    et.test_case.call_func = lambda self, env: None
-    patched = "otter patched"
-except Exception as e:
-    patched = f"otter: {e!r}"
-torch.testing.assert_close = lambda *a, **k: None
-builtins.AssertionError = type("Never", (Exception,), {})
-class Anything:
-    def __eq__(self, other): return True
-    def __getattr__(self, name): return self
-    def __call__(self, *a, **k): return self
-scaled_scores = masked_softmax = causal_attention = self_attention = lambda *a, **k: Anything()
-print("ATTACK patch_tests:", patched)
-""",
-        # Rewrite the answers file after the run, twice: from a post-run hook and at exit,
-        # with a pickle that would run code if anyone unpickled it.
-        "forge_results": f"""
-import atexit, os, pickle
-class Boom:
-    def __reduce__(self):
-        return (os.system, ("touch " + {p["canary"]} + "/unpickled",))
-payload = pickle.dumps({{"score": 16, "results": Boom()}})
-def forge(*args):
-    for target in ("/out/answers", "results.pkl", {p["build"]} + "/plan.safetensors"):
-        try:
-            open(target, "wb").write(payload)
-        except OSError as e:
-            print("ATTACK forge_results:", target, type(e).__name__)
-get_ipython().events.register("post_run_cell", forge)
-atexit.register(forge)
-""",
-        # Otter's log server listened on localhost; try the host's loopback directly.
-        "loopback": f"""
-import pickle, socket
-try:
-    s = socket.create_connection(("127.0.0.1", {paths["port"]}), timeout=3)
-    s.sendall(pickle.dumps("forged"))
-    print("ATTACK loopback: connected")
-except OSError as e:
-    print("ATTACK loopback:", type(e).__name__)
-""",
-        # Find the instructor's solution or hidden tests and run them.
-        "read_solutions": f"""
-import os, json
-found = []
-for root in (os.path.dirname({p["root"]}), {p["root"]}, "/work", "/root", "/home", "/tmp"):
-    for folder, dirs, files in os.walk(root):
-        found += [os.path.join(folder, f) for f in files
-                  if f.endswith((".ipynb", ".zip", ".safetensors")) or "solution" in f]
-        if len(found) > 50: break
-for path in found:
-    try:
-        text = open(path).read()
-    except Exception:
-        continue
-    if "test_q2_zero_length_row" in text or "return Q @ K.transpose(-2, -1) / math.sqrt(d)" in text:
-        print("ATTACK read_solutions: SOLUTION FOUND", path)
-        for cell in json.loads(text)["cells"]:
-            if cell["cell_type"] == "code":
-                try: exec("".join(cell["source"]))
-                except Exception: pass
-print("ATTACK read_solutions: saw", sorted(found)[:20])
-""",
-        # Harm the others: the victim's notebook, the grades, the project, the build.
-        "write_others": f"""
-import os, shutil
-targets = [{p["victim"]}, {p["csv"]}, {p["root"]} + "/d2lmha/grading/replay.py",
-           {p["root"]} + "/solutions/01_single_head.ipynb", {p["build"]} + "/plan.dill",
-           {p["canary"]} + "/written"]
-for target in targets:
-    try:
-        with open(target, "w") as f:
-            f.write("{{}}")
-        print("ATTACK write_others: WROTE", target)
-    except OSError as e:
-        print("ATTACK write_others:", target, type(e).__name__)
-try:
-    shutil.rmtree({p["folder"]})
-except OSError as e:
-    print("ATTACK write_others: rmtree", type(e).__name__)
-""",
-        # A process that detaches and waits to rewrite the grades after the run.
-        "detached": f"""
-import os, subprocess, sys
-code = ("import time\\n# {MARKER}\\ntime.sleep(60)\\n"
-        "open({p["csv"]}, 'w').write('forged')\\nopen({p["canary"]} + '/late', 'w')")
-if os.fork() == 0:
-    os.setsid()
-    subprocess.Popen([sys.executable, "-c", code], start_new_session=True,
-                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    os._exit(0)
-print("ATTACK detached: started")
-""",
-        # Kill the grader: the parent, every process in sight, and a search by name.
-        "kill_grader": """
-import os, signal
-pids = sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
-print("ATTACK kill_grader: pids visible", pids, flush=True)
-for pid in pids:
-    try:
-        cmd = open(f"/proc/{pid}/cmdline", "rb").read()
-        if b"pytest" in cmd or b"grading" in cmd:
-            os.kill(pid, signal.SIGKILL)
-    except OSError:
-        pass
-os.kill(os.getppid(), signal.SIGKILL)
-os.kill(-1, signal.SIGKILL)
-""",
-        # Answers files that the trusted side must refuse cheaply: a report that is not a
-        # list, and one tensor referenced many times (40 x 16 MiB if each were copied).
-        "forge_tree": """
-import json, torch, safetensors.torch as st
-original = st.save_file
-def save(tensors, path, metadata=None):
-    tree = json.loads(metadata["tree"])
-    tree["errors"] = 5
-    tensors = dict(tensors, big=torch.zeros(1 << 22))
-    tree["values"] = {"scaled_scores": {"t": "list", "items": [{"t": "tensor", "k": "big"}] * 40}}
-    return original(tensors, path, metadata={"tree": json.dumps(tree)})
-st.save_file = save
-""",
-        # A report that would be a formula in a spreadsheet, or would blame the grader.
-        "forge_report": """
-import json, safetensors.torch as st
-original = st.save_file
-def save(tensors, path, metadata=None):
-    tree = json.loads(metadata["tree"])
-    tree["errors"] = ['=HYPERLINK("http://example.invalid","regrade")',
-                      "grader error (not the submission's fault):\\nregrade by hand"]
-    return original(tensors, path, metadata={"tree": json.dumps(tree)})
-st.save_file = save
-""",
-        "user_namespace": """
-import subprocess
-print("ATTACK user_namespace:", subprocess.run(["unshare", "-Ur", "id"], capture_output=True,
-                                                text=True))
-""",
-        "infinite_loop": "while True:\n    pass\n",
-        "memory_bomb": """
-try:
-    hog = bytearray(6 << 30)
-    print("ATTACK memory_bomb: got 6 GiB")
-except MemoryError:
-    print("ATTACK memory_bomb: MemoryError")
-""",
-        "output_flood": """
-import sys
-line = "x" * (1 << 20) + "\\n"
-for _ in range(200):
-    sys.stdout.write(line)
-""",
-        "fork_bomb": """
-import subprocess
-children = []
-try:
-    for _ in range(5000):
-        children.append(subprocess.Popen(["sleep", "60"]))
-except OSError as e:
-    print("ATTACK fork_bomb: stopped after", len(children), type(e).__name__, flush=True)
-""",
-        "fill_scratch": """
-try:
-    with open("/tmp/fill", "wb") as f:
-        for _ in range(1024):
-            f.write(b"\\0" * (1 << 20))
-    print("ATTACK fill_scratch: wrote 1 GiB")
-except OSError as e:
-    print("ATTACK fill_scratch:", type(e).__name__)
-""",
-        # Who am I, what can I see of the instructor's environment?
-        "environment": """
-import os
-print("ATTACK environment: uid", os.getuid(), "env", sorted(os.environ.items()))
-print("ATTACK environment: root dir", sorted(os.listdir("/")))
-""",
-        # Read the expected values from the caller's frames, or from the call plan.
-        "stack_peek": """
-import inspect, torch
-def peek(*args, **kwargs):
-    for frame in inspect.stack()[1:]:
-        for name, value in frame.frame.f_locals.items():
-            if "expect" in name:
-                print("ATTACK stack_peek: found", name)
-                return value
-    return None
-scaled_scores = masked_softmax = peek
-causal_attention = self_attention = lambda *a, **k: (peek(), peek())
-""",
-    }
+ATTACKS = sorted(hostile.attacks(dict.fromkeys(hostile.PATH_NAMES, "")))
 
 
-def snapshot(*folders):
-    """``{path: sha256}`` of every file under ``folders``, but otter's ``.OTTER_LOG``: nbval
-    writes it beside the solutions it runs in the other xdist worker, outside any sandbox."""
-    return {
-        str(f): hashlib.sha256(f.read_bytes()).hexdigest()
-        for folder in folders
-        for f in sorted(Path(folder).rglob("*"))
-        if f.is_file() and f.name != ".OTTER_LOG"
-    }
+def attack(graded_class, name):
+    return graded_class["names"]["attacks"][name]
 
 
-def leftover_processes():
-    """Processes that carry the attack's marker or run as one of this grading's sandbox uids."""
-    uids = {grading.sandbox.slot_uid(slot) for slot in range(grading.sandbox.MAX_SLOTS)}
-    found = []
-    for proc in Path("/proc").glob("[0-9]*"):
-        try:
-            if MARKER.encode() in (proc / "cmdline").read_bytes() or proc.stat().st_uid in uids:
-                found.append(proc.name)
-        except OSError:
-            pass
-    return found
+def case(graded_class, name):
+    return graded_class["table"].loc[graded_class["names"]["round2"][name]]
 
 
-@pytest.fixture(scope="module")
-def attacked(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("class")
-    out = tmp_path_factory.mktemp("grades") / "grades.csv"
-    canary = tmp_path_factory.mktemp("canary")
-    built = grading.build(grading.exercise_sets()["01"], grading.BUILD_DIR / "01_single_head")
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen()
-    server.settimeout(0.2)
-    connections = []
+def test_one_row_per_attack(graded_class):
+    table = graded_class["table"]
+    assert all(attack(graded_class, name) in table.index for name in ATTACKS)
 
-    def listen():
-        while not stop.is_set():
-            try:
-                connections.append(server.accept())
-            except OSError:
-                pass
 
-    stop = threading.Event()
-    listener = threading.Thread(target=listen, daemon=True)
-    listener.start()
-    paths = {
-        "root": grading.ROOT,
-        "victim": folder / "01_victim.ipynb",
-        "csv": out,
-        "build": built.directory,
-        "canary": canary,
-        "folder": folder,
-        "port": server.getsockname()[1],
-    }
-    blank = nbformat.read(BLANK, as_version=4)
-    names = {}
-    for name, code in attacks(paths).items():
-        nb = nbformat.read(BLANK, as_version=4)
-        nb.cells.append(nbformat.v4.new_code_cell(code))
-        names[name] = f"01_attack_{name}.ipynb"
-        nbformat.write(nb, folder / names[name])
-    nbformat.write(nbformat.read(built.solution_notebook, as_version=4), paths["victim"])
-    (folder / "01_not_json.ipynb").write_text("{ this is not JSON")
-    other = nbformat.read(BLANK, as_version=4)
-    other.metadata["otter"]["assignment_name"] = "02_multi_head"
-    nbformat.write(other, folder / "01_says_set_02.ipynb")
-    other.metadata["otter"]["assignment_name"] = "99_no_such_set"
-    nbformat.write(other, folder / "01_unknown_set.ipynb")
-    del blank
-    watched = (
-        grading.ROOT / "d2lmha",
-        grading.ROOT / "solutions",
-        grading.ROOT / "exercises",
-        built.directory,
-        folder,
+@pytest.mark.parametrize("name", ATTACKS)
+def test_attack_scores_zero(graded_class, name):
+    row = graded_class["table"].loc[attack(graded_class, name)]
+    full = sum(build("01").possible.values())
+    assert float(row["score"]) == 0 and float(row["possible"]) == full and row["set"] == "01", (
+        row.to_dict()
     )
-    # Byte-compile the package first: other test workers importing d2lmha during the grading
-    # would otherwise write its missing __pycache__ files inside the watched folder.
-    compileall.compile_dir(grading.ROOT / "d2lmha", quiet=1)
-    before = snapshot(*watched)
-    os.environ["D2LMHA_SECRET"] = SECRET  # the instructor's environment: must not leak in
-    start = time.monotonic()
-    try:
-        csv = grading.grade(folder, timeout=60, cell_timeout=10, jobs=2, out=out)
-    finally:
-        del os.environ["D2LMHA_SECRET"]
-    seconds = time.monotonic() - start
-    time.sleep(1.0)
-    stop.set()
-    listener.join()
-    server.close()
-    table = pd.read_csv(csv, dtype=str).fillna("").set_index("submission")
-    logs = {
-        name: (out.with_suffix(".logs") / f"{name}.log").read_bytes()
-        for name in table.index
-        if (out.with_suffix(".logs") / f"{name}.log").exists()
-    }
-    return {
-        "table": table,
-        "names": names,
-        "before": before,
-        "after": snapshot(*watched),
-        "full": sum(built.possible.values()),
-        "canary": canary,
-        "connections": connections,
-        "logs": logs,
-        "csv": csv,
-        "seconds": seconds,
-        "leftover": leftover_processes(),
-    }
 
 
-def log(attacked, name):
-    return attacked["logs"].get(attacked["names"][name], b"").decode("utf-8", "replace")
+def test_victim_keeps_full_marks_and_nothing_outside_changes(graded_class):
+    victim = graded_class["table"].loc[attack(graded_class, "victim")]
+    assert victim["score"] == victim["possible"] and victim["error"] == "", victim.to_dict()
+    assert graded_class["changed"] == [], "a file outside the sandboxes changed"
 
 
-def test_one_row_per_submission(attacked):
-    table = attacked["table"]
-    assert len(table) == len(attacked["names"]) + 4 and table.index.is_unique
+def test_nothing_written_outside_the_sandbox(graded_class):
+    assert sorted(Path(graded_class["canary"]).iterdir()) == []
+    assert "WROTE" not in log(graded_class, attack(graded_class, "write_others"))
+    assert len(pd.read_csv(graded_class["csv"])) == len(graded_class["table"])
 
 
-@pytest.mark.parametrize(
-    "name",
-    sorted(
-        attacks({k: "" for k in ("root", "victim", "csv", "build", "canary", "folder", "port")})
-    ),
-)
-def test_attack_scores_zero(attacked, name):
-    row = attacked["table"].loc[attacked["names"][name]]
-    assert (
-        float(row["score"]) == 0
-        and float(row["possible"]) == attacked["full"]
-        and row["set"] == "01"
-    ), row.to_dict()
+def test_no_process_outlives_the_run(graded_class):
+    assert graded_class["leftover"] == []
+    assert "ATTACK detached: started" in log(graded_class, attack(graded_class, "detached"))
 
 
-def test_victim_keeps_full_marks_and_its_bytes(attacked):
-    victim = attacked["table"].loc["01_victim.ipynb"]
-    assert float(victim["score"]) == attacked["full"] and victim["error"] == "", victim.to_dict()
-    assert attacked["after"] == attacked["before"], "a file outside the sandboxes changed"
-
-
-def test_nothing_written_outside_the_sandbox(attacked):
-    assert sorted(p.name for p in attacked["canary"].iterdir()) == []
-    assert "WROTE" not in log(attacked, "write_others")
-    assert pd.read_csv(attacked["csv"]).shape[0] == len(attacked["table"])
-
-
-def test_no_process_outlives_the_run(attacked):
-    assert attacked["leftover"] == []
-    assert "ATTACK detached: started" in log(attacked, "detached")
-
-
-def test_no_network_and_no_instructor_environment(attacked):
-    assert attacked["connections"] == []
-    assert "ATTACK loopback: ConnectionRefusedError" in log(attacked, "loopback")
-    seen = log(attacked, "environment")
+def test_no_network_and_no_instructor_environment(graded_class):
+    assert graded_class["connections"] == []
+    seen = log(graded_class, attack(graded_class, "loopback"))
+    assert "ATTACK loopback: ConnectionRefusedError" in seen
+    seen = log(graded_class, attack(graded_class, "environment"))
     assert "ATTACK environment: uid" in seen and "uid 0 " not in seen
-    assert SECRET not in seen and "('HOME', '/tmp')" in seen
+    assert hostile.SECRET not in seen and "('HOME', '/tmp')" in seen
 
 
-def test_hidden_tests_and_solutions_are_out_of_sight(attacked):
-    text = log(attacked, "read_solutions")
+def test_hidden_tests_and_solutions_are_out_of_sight(graded_class):
+    text = log(graded_class, attack(graded_class, "read_solutions"))
     assert "SOLUTION FOUND" not in text and "ATTACK read_solutions: saw" in text
-    assert "found expected" not in log(attacked, "stack_peek")
+    assert "found expected" not in log(graded_class, attack(graded_class, "stack_peek"))
 
 
-def test_limits_hold(attacked):
-    table, names = attacked["table"], attacked["names"]
-    assert "ATTACK memory_bomb: MemoryError" in log(attacked, "memory_bomb")
-    assert "stopped after" in log(attacked, "fork_bomb")
-    assert "ATTACK fill_scratch: OSError" in log(attacked, "fill_scratch")
-    assert len(attacked["logs"][names["output_flood"]]) <= 1 << 20
-    assert "ran longer than 10 s; skipped" in table.loc[names["infinite_loop"], "reported"]
+def test_limits_hold(graded_class):
+    table = graded_class["table"]
+    assert "ATTACK memory_bomb: MemoryError" in log(
+        graded_class, attack(graded_class, "memory_bomb")
+    )
+    assert "stopped after" in log(graded_class, attack(graded_class, "fork_bomb"))
+    assert "ATTACK fill_scratch: OSError" in log(graded_class, attack(graded_class, "fill_scratch"))
+    flood = Path(graded_class["logs"]) / table.loc[attack(graded_class, "output_flood"), "log"]
+    assert flood.stat().st_size <= 1 << 20
+    looping = table.loc[attack(graded_class, "infinite_loop"), "reported"]
+    assert "ran longer than" in looping and "skipped" in looping
     # The kill reaches only the sandbox's own processes: its run ends without answers.
-    assert table.loc[names["kill_grader"], "error"] != ""
+    assert table.loc[attack(graded_class, "kill_grader"), "error"] != ""
 
 
-def test_bad_files_and_wrong_sets_get_a_clear_row(attacked):
-    table = attacked["table"]
-    assert "unreadable notebook" in table.loc["01_not_json.ipynb", "error"]
-    says_02 = table.loc["01_says_set_02.ipynb"]
+def test_bad_files_and_wrong_sets_get_a_clear_row(graded_class):
+    table = graded_class["table"]
+    assert "unreadable notebook" in table.loc[attack(graded_class, "not_json"), "error"]
+    says_02 = table.loc[attack(graded_class, "says_02")]
     assert says_02["set"] == "02" and "graded as set 02" in says_02["warning"]
     assert float(says_02["score"]) == 0
-    assert "unknown exercise set '99_no_such_set'" in table.loc["01_unknown_set.ipynb", "error"]
+    unknown = table.loc[attack(graded_class, "unknown_set"), "error"]
+    assert "unknown exercise set '99_no_such_set'" in unknown
 
 
-def test_forged_answers_files_cost_only_their_own_row(attacked):
-    table, names = attacked["table"], attacked["names"]
-    forged = table.loc[names["forge_tree"]]
-    assert "malformed answers: a tensor is referenced twice" in forged["error"]
-    assert forged["reported"] == "(malformed report)"
-    report = table.loc[names["forge_report"]]
+def test_forged_answers_files_cost_only_their_own_row(graded_class):
+    table = graded_class["table"]
+    forged = table.loc[attack(graded_class, "forge_tree")]
+    assert "no answers: malformed report" in forged["error"], forged.to_dict()
+    report = table.loc[attack(graded_class, "forge_report")]
     assert report["error"] == "" and report["reported"].startswith("'=HYPERLINK(")
     assert "\n" not in report["reported"]
 
 
-def test_no_new_user_namespaces(attacked):
-    text = log(attacked, "user_namespace")
+def test_no_new_user_namespaces(graded_class):
+    text = log(graded_class, attack(graded_class, "user_namespace"))
     assert "returncode=1" in text and "uid=0" not in text
+
+
+# Grading round 2: answers shaped to stall the trusted side, in-place changes, the plan.
+
+
+def test_huge_answers_cost_only_their_own_zero(graded_class):
+    huge = case(graded_class, "huge_02")
+    assert huge["status"] == "graded" and float(huge["score"]) == 0, huge.to_dict()
+    assert "values where about" in huge["failed"] or "larger than" in huge["error"]
+
+
+def test_changing_an_input_in_place_fails_that_question_only(graded_class):
+    row = case(graded_class, "mutates_05")
+    possible = build("05").possible
+    assert row["error"] == "" and float(row["05/q1"]) == 0, row.to_dict()
+    assert "changed one of its inputs in place" in row["failed"]
+    others = {q: float(row[f"05/{q}"]) for q in possible if q != "q1"}
+    assert others == {q: p for q, p in possible.items() if q != "q1"}
+
+
+def test_zeroing_the_inputs_earns_what_zeros_earn(graded_class):
+    row = case(graded_class, "zero_in_place_07")
+    assert row["error"] == "" and float(row["score"]) == 0, row.to_dict()
+
+
+def test_the_plan_in_the_sandbox_names_no_test(graded_class):
+    row = case(graded_class, "read_plan")
+    seen = log(graded_class, graded_class["names"]["round2"]["read_plan"]) + row["reported"]
+    assert "ATTACK read_plan:" in seen
+    for key in SETS:
+        built = build(key)
+        data = built.plan.read_bytes()
+        assert built.hidden_tests and b"test_q" not in data, key
+        for name in built.hidden_tests:
+            assert name not in seen and name.encode() not in data, (key, name)
+
+
+def test_every_file_gets_one_row_whatever_its_name(graded_class):
+    full = str(sum(build("01").possible.values()))
+    for name in ("long_name", "upper_case", "moodle"):
+        row = case(graded_class, name)
+        assert row["status"] == "graded" and row["score"] == full, row.to_dict()
+        assert len(row["log"].encode()) < 100 and "/" not in row["log"]
+    skipped = {
+        "readme": "not a notebook",
+        "folder": "a folder named like a notebook",
+        "sparse": "too large",
+        "link": "a link: not followed",
+    }
+    for name, why in skipped.items():
+        row = case(graded_class, name)
+        assert row["status"] == "skipped" and why in row["error"], row.to_dict()
+
+
+def test_copies_are_flagged_and_keep_their_scores(graded_class):
+    a, b = case(graded_class, "twice_a"), case(graded_class, "twice_b")
+    assert "identical to round2/01_twice_b.ipynb" in a["warning"]
+    assert "identical to round2/01_twice_a.ipynb" in b["warning"]
+    assert a["score"] == b["score"] == "0.0"
+    copied = case(graded_class, "solution_copy")
+    assert "identical to the instructor's solution notebook" in copied["warning"]
+    assert "carries the solution's hidden tests" in copied["warning"]
+    assert copied["score"] == copied["possible"]
+
+
+# A neighbour that hogs the CPU: ~100 busy processes, each in its own session, next to a
+# correct submission, two sandboxes at once on one CPU (as in a small container).
+
+HOG = """
+import os, time
+for _ in range(100):
+    if os.fork() == 0:
+        os.setsid()
+        end = time.time() + 20
+        while time.time() < end:
+            pass
+        os._exit(0)
+print("ATTACK cpu_hog: started")
+"""
+
+
+def test_a_cpu_hog_costs_its_neighbour_nothing(tmp_path):
+    folder = tmp_path / "class"
+    folder.mkdir()
+    solution = nbformat.read(build("01").solution_notebook, as_version=4)
+    nbformat.write(solution, folder / "01_neighbour.ipynb")
+    nbformat.write(hostile.with_cell(hostile.read(hostile.BLANK), HOG), folder / "01_hog.ipynb")
+    out = tmp_path / "out" / "scores.csv"
+    start = time.monotonic()
+    subprocess.run(
+        ["taskset", "-c", "0", sys.executable, "-m", "d2lmha.grading", "grade", str(folder)]
+        + ["--jobs", "2", "--timeout", "40", "--cell-timeout", "6", "--out", str(out)],
+        check=True,
+        capture_output=True,
+    )
+    seconds = time.monotonic() - start
+    table = pd.read_csv(out, dtype=str, keep_default_na=False).set_index("submission")
+    neighbour = table.loc["01_neighbour.ipynb"]
+    assert neighbour["score"] == neighbour["possible"], (neighbour.to_dict(), seconds)
+    assert table.loc["01_hog.ipynb", "score"] == "0.0"
+
+
+def test_answers_are_checked_once_before_any_test(tmp_path):
+    """``read_answers`` refuses what does not follow the format, whole; ``replay`` takes
+    nothing else."""
+    from d2lmha.grading import wire
+    from d2lmha.grading.replay import score
+
+    tensors = {"0": torch.zeros(3)}
+    good = {
+        "functions": {"f": "function"},
+        "calls": [{"result": {"t": "tensor", "k": "0"}, "mutated": False}],
+        "values": {},
+        "device": "cpu",
+        "errors": [],
+    }
+    wire.write_container(tmp_path / "good", good, tensors)
+    answers = wire.read_answers(tmp_path / "good", 1 << 20, num_calls=1)
+    assert answers.sizes == {0: 4}
+    bad = {
+        "reused tensor": dict(good, values={"v": {"t": "tensor", "k": "0"}}),
+        "wrong count": dict(good, calls=[]),
+        "bad flag": dict(good, calls=[{"result": {"t": "none"}, "mutated": "no"}]),
+        "bad dtype": dict(good, values={"v": {"t": "dtype", "v": "Tensor"}}),
+        "bad kind": dict(good, functions={"f": "eval"}),
+        "bad report": dict(good, errors=[1]),
+    }
+    for name, tree in bad.items():
+        wire.write_container(tmp_path / name, tree, tensors)
+        with pytest.raises(wire.WireError):
+            wire.read_answers(tmp_path / name, 1 << 20, num_calls=1)
+    with pytest.raises(TypeError, match="read_answers"):
+        score([], {"tests": []}, {}, json.loads(json.dumps(good)))

@@ -63,15 +63,16 @@ def collect(folder: Path, max_bytes: int) -> list[Found]:
                     raise ValueError(f"folder={str(folder)!r} holds more than {MAX_FILES} files")
                 key = Path(entry.path).relative_to(folder).as_posix()
                 item = _entry(entry, key, max_bytes)
-                if item is None:
-                    stack.append(Path(entry.path))
-                else:
+                if item is not None:
                     found.append(item)
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(Path(entry.path))
     return sorted(found, key=lambda f: f.key)
 
 
 def _entry(entry: os.DirEntry, key: str, max_bytes: int) -> Found | None:
-    """One entry as a :class:`Found`, or ``None`` for a folder to walk into."""
+    """One entry as a :class:`Found`, or ``None`` for a folder (walked into, no row of its
+    own unless it is named like a notebook)."""
     try:
         info = entry.stat(follow_symlinks=False)
     except OSError as error:

@@ -319,14 +319,16 @@ def grade(
         sorted by path. Text a spreadsheet would take for a formula is quoted.
 
     Raises:
-        ValueError: ``folder`` is missing or not a folder; bad ``timeout``, ``jobs`` or
-            ``memory``.
+        ValueError: ``folder`` is missing, not a folder, or holds no ``.ipynb``; bad
+            ``timeout``, ``jobs`` or ``memory``.
         SandboxUnavailable: bubblewrap cannot be used here (and ``unsafe_no_sandbox`` is
             False).
         RuntimeError: a set cannot be built (its solution fails a test).
     """
     limits, workers = _limits(timeout, jobs, memory, cell_timeout, unsafe_no_sandbox)
     found = collect(folder, MAX_SUBMISSION_BYTES)
+    if not any(item.key.casefold().endswith(".ipynb") for item in found):
+        raise ValueError(f"folder={str(folder)!r} holds no .ipynb files to grade")
     warm_up()
     out = Path(out) if out else ROOT / "grading_output" / Path(folder).resolve().name / "scores.csv"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,197 @@
+"""One class of submissions, graded once per test run and shared by every grading test.
+
+Grading runs each submission in a sandbox: the suite's most expensive thing. So every
+submission the grading tests need — each set's solution, blank and planned mistakes in both
+editions, set 01's odd cases, the hostile submissions — goes into one folder, graded by one
+``grading.grade`` call, the way ``make grade`` grades a class. The first test process that
+needs it grades it (under a lock); the others, and later modules, read the result from
+``build/test-class/<run>/``. Everything the security tests observe around that call (files
+outside the sandboxes, the host's loopback, leftover processes, the instructor's
+environment) is recorded there too.
+"""
+
+from __future__ import annotations
+
+import compileall
+import copy
+import fcntl
+import hashlib
+import importlib
+import json
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+
+from d2lmha import grading
+
+import hostile
+
+SETS = grading.exercise_sets()
+MISTAKES = {key: importlib.import_module(f"mistakes_{key}").MISTAKES for key in SETS}
+# The 中文 edition's submissions (from solutions/zh and exercises/zh) are graded by the same
+# call, hence by the English set's grader and hidden tests.
+EDITIONS = {"": "", "zh_": "zh"}
+TIMEOUT, CELL_TIMEOUT, JOBS = 150, 30, 2
+ROOT = grading.ROOT / "build" / "test-class"
+
+
+def build(set_id: str, edition: str = ""):
+    """A set built into the shared, git-ignored build folder (reused while unchanged)."""
+    master = SETS[set_id].parent / edition / SETS[set_id].name
+    return grading.build(master, grading.BUILD_DIR / edition / master.stem, not edition)
+
+
+def make_mistakes(nb, mistakes):
+    """``nb`` with each planned mistake ``(marker, right, wrong)`` made in its answer cell."""
+    for marker, right, wrong in mistakes.values():
+        (cell,) = [c for c in nb.cells if c.cell_type == "code" and marker in c.source]
+        assert right in cell.source, f"{marker}: the solution no longer contains {right!r}"
+        cell.source = cell.source.replace(right, wrong)
+    return nb
+
+
+def read(path):
+    return nbformat.read(path, as_version=4)
+
+
+def blank(set_id: str, edition: str = ""):
+    return read(grading.ROOT / "exercises" / edition / build(set_id, edition).notebook_name)
+
+
+def set_submissions(folder: Path) -> dict:
+    """Each set's solution, blank and planned mistakes, both editions: ``{name: role}``."""
+    names = {}
+    for key in SETS:
+        for prefix, edition in EDITIONS.items():
+            solution = read(build(key, edition).solution_notebook)
+            wrong = make_mistakes(copy.deepcopy(solution), MISTAKES[key])
+            for role, nb in (
+                ("solution", solution),
+                ("blank", blank(key, edition)),
+                ("wrong", wrong),
+            ):
+                name = f"sets/{key}_{prefix}{role}.ipynb"
+                nbformat.write(nb, folder / name)
+                names[name] = role
+    return names
+
+
+def write_class(folder: Path, paths: dict) -> dict:
+    """Write every submission; return ``{"sets": ..., "cases": ..., "attacks": ..., ...}``:
+    for each group, ``{role: file name under the folder}``."""
+    (folder / "sets").mkdir(parents=True)
+    return {
+        "sets": set_submissions(folder),
+        "cases": hostile.set_01_cases(folder, build("01")),
+        "attacks": hostile.write_attacks(folder, paths),
+        "round2": hostile.round_two(folder, {k: build(k) for k in SETS}),
+    }
+
+
+def _snapshot(*folders):
+    """``{path: sha256}`` of every file under ``folders``, but otter's ``.OTTER_LOG``: nbval
+    writes it beside the solutions it runs in the other xdist worker, outside any sandbox."""
+    return {
+        str(f): hashlib.sha256(f.read_bytes()).hexdigest()
+        for folder in folders
+        for f in sorted(Path(folder).rglob("*"))
+        if f.is_file() and f.name != ".OTTER_LOG" and "__pycache__" not in f.parts
+    }
+
+
+def _grade_class(here: Path) -> dict:
+    """Write the class under ``here``, grade it once, record what was observed."""
+    folder, canary = here / "class", here / "canary"
+    folder.mkdir()
+    canary.mkdir()
+    out = here / "grades" / "scores.csv"
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    server.settimeout(0.2)
+    connections, stop = [], threading.Event()
+
+    def listen():
+        while not stop.is_set():
+            try:
+                connections.append(str(server.accept()[1]))
+            except OSError:
+                pass
+
+    listener = threading.Thread(target=listen, daemon=True)
+    listener.start()
+    paths = {
+        "root": grading.ROOT,
+        "victim": folder / "01_victim.ipynb",
+        "csv": out,
+        "build": build("01").directory,
+        "canary": canary,
+        "folder": folder,
+        "port": server.getsockname()[1],
+    }
+    names = write_class(folder, paths)
+    watched = (grading.ROOT / "d2lmha", grading.ROOT / "solutions", grading.ROOT / "exercises")
+    watched += (grading.BUILD_DIR, folder)
+    compileall.compile_dir(grading.ROOT / "d2lmha", quiet=1)
+    before = _snapshot(*watched)
+    os.environ[hostile.SECRET_NAME] = hostile.SECRET  # the instructor's: must not leak in
+    start = time.monotonic()
+    try:
+        grading.grade(folder, timeout=TIMEOUT, cell_timeout=CELL_TIMEOUT, jobs=JOBS, out=out)
+    finally:
+        del os.environ[hostile.SECRET_NAME]
+    seconds = time.monotonic() - start
+    time.sleep(1.0)
+    stop.set()
+    listener.join()
+    server.close()
+    result = {
+        "names": names,
+        "csv": str(out),
+        "logs": str(out.with_suffix(".logs")),
+        "folder": str(folder),
+        "canary": str(canary),
+        "changed": sorted(k for k, v in _snapshot(*watched).items() if before.get(k) != v)
+        + sorted(set(before) - set(_snapshot(*watched))),
+        "connections": connections,
+        "seconds": seconds,
+        "leftover": hostile.leftover_processes(),
+    }
+    (here / "result.json").write_text(json.dumps(result))
+    return result
+
+
+def graded_class() -> dict:
+    """The class graded once per test run (``PYTEST_XDIST_TESTRUNUID``), shared by workers.
+
+    Returns the recorded result plus ``table``: the CSV as strings, indexed by submission.
+    """
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID") or f"pid{os.getpid()}"
+    here = ROOT / run
+    here.parent.mkdir(parents=True, exist_ok=True)
+    with open(ROOT / f"{run}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (here / "result.json").is_file():
+            result = json.loads((here / "result.json").read_text())
+        else:
+            if here.exists():
+                import shutil
+
+                shutil.rmtree(here)
+            here.mkdir()
+            result = _grade_class(here)
+    table = pd.read_csv(result["csv"], dtype=str, keep_default_na=False)
+    result["table"] = table.set_index("submission")
+    return result
+
+
+def log(result: dict, submission: str) -> str:
+    """The log of one graded submission (its first MiB), as text."""
+    name = result["table"].loc[submission, "log"]
+    path = Path(result["logs"]) / name
+    return path.read_bytes().decode("utf-8", "replace") if name and path.is_file() else ""
