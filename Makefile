@@ -13,8 +13,9 @@ PYTHON      ?= python3
 VENV        ?= .venv
 TORCH       ?= torch==2.13.0
 TORCH_INDEX ?=
-PYTEST_ARGS ?= -n 2 --dist loadscope
+PYTEST_ARGS ?= -n 2 --dist loadgroup
 SUBMISSIONS ?= submissions
+GRADE_ARGS  ?=
 # Extra arguments for `jupyter lab` (make e2e passes --no-browser, a port and a token).
 LAB_ARGS    ?=
 # JupyterLab refuses to run as root (e.g. in a container) unless told it may.
@@ -50,8 +51,11 @@ lab: $(STAMP)
 # Two xdist workers on two cores: one torch thread each (OMP_NUM_THREADS=1), since torch's
 # default of one thread per core per process oversubscribes and slows small models ~10x.
 # Lint runs inside the suite too (tests/test_lint.py); `make lint` alone is quicker.
+# The student notebooks (exercises/) are run as blank submissions by the grading tests, which
+# fail if any of their cells raises, so nbval does not run them a second time.
+# --dist loadgroup: see conftest.py (a notebook's cells stay on one worker).
 test: $(STAMP) sandbox
-	OMP_NUM_THREADS=1 $(VENV)/bin/pytest $(PYTEST_ARGS) --nbval-lax --nbval-current-env tests notebooks exercises solutions
+	OMP_NUM_THREADS=1 $(VENV)/bin/pytest $(PYTEST_ARGS) --nbval-lax --nbval-current-env tests notebooks solutions
 
 unit: $(STAMP)
 	$(VENV)/bin/pytest tests
@@ -96,9 +100,10 @@ exercises: $(STAMP)
 	$(PY) -m tools.zh execute solutions
 	$(PY) -m tools.zh exercises
 
-# Grade every .ipynb in $(SUBMISSIONS), each in its own bubblewrap sandbox; prints the CSV path.
+# Grade every notebook under $(SUBMISSIONS), each in its own bubblewrap sandbox; prints the CSV
+# path. GRADE_ARGS=--resume keeps the rows of an interrupted run.
 grade: $(STAMP) sandbox
-	$(PY) -m d2lmha.grading grade "$(SUBMISSIONS)"
+	$(PY) -m d2lmha.grading grade "$(SUBMISSIONS)" $(GRADE_ARGS)
 
 # bubblewrap (bwrap), the grader's sandbox: installed with apt when missing, if we are root.
 # Where it cannot be installed, `make grade` stops and says what to install.
@@ -111,9 +116,11 @@ sandbox:
 bench: $(STAMP)
 	$(PY) -m benchmarks
 
-# Grading throughput: seconds per submission, sandboxed, against `otter run` (several minutes).
+# Grading throughput: seconds per submission, sandboxed, against `otter run`; then a class of
+# 20 with one hostile submission of each known kind added (about half an hour in all).
 bench-grading: $(STAMP) sandbox
 	OMP_NUM_THREADS=1 $(PY) -m benchmarks.grading
+	OMP_NUM_THREADS=1 $(PY) -m benchmarks.grading --hostile-only
 
 # The learner's path in a real browser: JupyterLab (started by `make lab`) driven by Playwright
 # in Debian's chromium (installed with apt when missing; Playwright never downloads a browser).

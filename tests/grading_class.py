@@ -33,6 +33,11 @@ import hostile
 
 SETS = grading.exercise_sets()
 MISTAKES = {key: importlib.import_module(f"mistakes_{key}").MISTAKES for key in SETS}
+# Each set's planned degenerate answers (no work: identity, zeros, a constant, an error), a
+# cell that redefines every function of the set; they must earn nothing.
+DEGENERATE = {
+    key: getattr(importlib.import_module(f"mistakes_{key}"), "DEGENERATE", "") for key in SETS
+}
 # The 中文 edition's submissions (from solutions/zh and exercises/zh) are graded by the same
 # call, hence by the English set's grader and hidden tests.
 EDITIONS = {"": "", "zh_": "zh"}

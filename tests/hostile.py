@@ -341,8 +341,12 @@ def degenerate_cell(built, kind: str) -> str:
             "            return torch.zeros_like(x)\n"
             "    return 0.0\n"
         ),
-        # answers of millions of values where a shape, a short list or a small tensor is due
-        "huge": "    import torch\n    return torch.ones(3_000_000)\n",
+        # answers of 200,000 values where a shape, a short list or a small tensor is due
+        "huge": "    import torch\n    return torch.ones(200_000)\n",
+        # no work at all: the first argument back, a constant, or always an error
+        "identity": "    return args[0] if args else None\n",
+        "constant": "    return 1.0\n",
+        "raise": '    raise ValueError("no")\n',
     }[kind]
     code = f"def _degenerate(*args, **kwargs):\n{body}\n"
     code += "".join(f"{name} = _degenerate\n" for name in functions)
@@ -361,7 +365,8 @@ def round_two(folder: Path, built: dict) -> dict:
         nbformat.write(nb, two / name)
         names[role] = f"round2/{name}"
 
-    # Set 02's answers as multi-million-element tensors, values too (within the file cap).
+    # Set 02's answers as tensors of 200,000 values, three values of 2,000,000 (all within
+    # the answers file's cap, so the trusted side gets them).
     _, values = learner_names(built["02"])
     huge = degenerate_cell(built["02"], "huge")
     huge += "".join(f"{name} = torch.ones(2_000_000)\n" for name in values[:3])

@@ -11,7 +11,9 @@ question loses some but not all of its points, every other question keeps full m
 
 import pytest
 
-from grading_class import MISTAKES, SETS, build
+from d2lmha.grading.cases import load_tests
+from d2lmha.grading.wire import read_container
+from grading_class import DEGENERATE, MISTAKES, SETS, build
 
 
 def test_every_set_has_a_planned_mistake():
@@ -60,3 +62,27 @@ def test_plausible_mistakes_get_partial_credit(graded_class, key):
             assert 0 < points < possible[question], (key, question, points)
         else:
             assert points == possible[question], (key, question, points)
+
+
+def function_questions(key):
+    """The questions of a set whose tests call a learner function (implement, fix)."""
+    built = build(key)
+    plan, _ = read_container(built.plan_data, 1 << 30)
+    kinds = {entry["id"]: entry["kinds"] for entry in plan["tests"]}
+    return {
+        test["question"]
+        for test in load_tests(built.solution_notebook)
+        if "function" in kinds[test["id"]].values()
+    }
+
+
+@pytest.mark.parametrize("key", sorted(SETS))
+def test_degenerate_answers_earn_nothing(graded_class, key):
+    """Identity, zeros, a constant or always raising, for every function of the set."""
+    assert DEGENERATE[key].strip(), f"set {key}: plan a degenerate answer in mistakes_{key}.py"
+    row = graded_class["table"].loc[f"sets/{key}_degenerate.ipynb"]
+    assert row["error"] == "" and row["status"] == "graded", row.to_dict()
+    questions = function_questions(key)
+    assert questions, key
+    earned = {q: float(row[f"{key}/{q}"]) for q in questions}
+    assert earned == dict.fromkeys(questions, 0.0), (key, row["failed"])

@@ -274,23 +274,29 @@ def supervise(
                 stdin=subprocess.DEVNULL,
             )
             where, since, why = "start", time.monotonic(), None
+            began, started = since, _run_delay(proc.pid)
+            waited = started
             while proc.poll() is None:
                 time.sleep(0.05)
                 now_at = _read(progress)
                 if now_at != where:
-                    where, since = now_at, time.monotonic()
+                    where, since, waited = now_at, time.monotonic(), _run_delay(proc.pid)
                 if time.monotonic() > deadline:
                     why = f"ran past the time limit of {timeout:g} s"
+                    since, waited = began, started
                 elif where.startswith(("cell", "call")) and time.monotonic() - since > stall:
                     why = f"ran longer than {stall:g} s"
                 if why:
+                    # Starved, not slow: it spent half of that time ready to run but
+                    # waiting for a CPU (others' processes had it), so grade it again alone.
+                    starved = _run_delay(proc.pid) - waited > 0.5 * (time.monotonic() - since)
+                    state["stalled"] = state["stalled"] or starved
                     proc.kill()
                     proc.wait()
                     break
         done = _read(progress) == "done" and (work / "answers.safetensors").is_file()
         if done:
             break
-        state["stalled"] = state["stalled"] or why is not None
         why = why or f"ended the process (exit status {proc.returncode})"
         where = _read(progress).split()
         if where[:1] == ["cell"]:
@@ -324,6 +330,18 @@ def supervise(
         sys.stdout.buffer.write(written)
         log_bytes -= len(header) + len(written)
     return 0
+
+
+def _run_delay(pid: int) -> float:
+    """Seconds the threads of process ``pid`` have spent ready to run but waiting for a CPU
+    (the second field of ``/proc/<pid>/task/*/schedstat``; 0 where the kernel has none)."""
+    total = 0
+    for path in Path(f"/proc/{pid}/task").glob("*/schedstat"):
+        try:
+            total += int(path.read_text().split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    return total / 1e9
 
 
 def _read(path: Path) -> str:
