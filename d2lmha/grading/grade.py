@@ -335,6 +335,23 @@ def grade(
     logs = out.with_suffix(".logs")
     logs.mkdir(exist_ok=True)
     sets = exercise_sets(solutions)
+    rows, pending, metadata = _sort_out(found, sets)
+    needed = sorted({job.set_id for job in pending})
+    built = {s: build(sets[s], Path(build_dir) / sets[s].stem) for s in needed}
+    copies = _copies_warnings(pending, _solution_hashes(solutions, built), built, metadata)
+    journal = _Journal(out.with_suffix(".rows.jsonl"), resume)
+    try:
+        rows.update(_grade_jobs(pending, built, limits, workers, logs, journal))
+    finally:
+        journal.close()
+    for key, row in rows.items():
+        row["warning"] = "; ".join(filter(None, [row.get("warning", ""), copies.get(key, "")]))
+    _write_csv([rows[item.key] for item in found], out)
+    return out
+
+
+def _sort_out(found: list[Found], sets: dict) -> tuple[dict, list, dict]:
+    """``(rows of the files that will not be graded, jobs to grade, metadata by key)``."""
     rows, pending, metadata = {}, [], {}
     for item in found:
         if item.skipped:
@@ -345,35 +362,30 @@ def grade(
             rows[item.key] = dict(_row(item.key, status="not graded"), warning=warning, error=error)
         else:
             pending.append(_Job(item, set_id, warning))
-    needed = sorted({job.set_id for job in pending})
-    built = {s: build(sets[s], Path(build_dir) / sets[s].stem) for s in needed}
-    copies = _copies_warnings(pending, _solution_hashes(solutions, built), built, metadata)
-    journal = _Journal(out.with_suffix(".rows.jsonl"), resume)
-    try:
-        first, todo = {}, []
-        for job in pending:  # identical copies are graded once
-            original = first.setdefault(job.found.sha256, job)
-            previous = journal.previous(job.found)
-            if previous is not None:
-                rows[job.found.key] = previous
-            elif original is job:
-                todo.append(job)
-        done = _run_pool(todo, built, limits, workers, logs, journal)
-        alone = [job for job in todo if done[job.found.key][1]]
-        if alone:  # those that stalled beside others: again, one at a time
-            done.update(_run_pool(alone, built, limits, 1, logs, journal, RERUN_NOTE))
-        for job in pending:
-            if job.found.key in rows:
-                continue
-            row = dict(done[first[job.found.sha256].found.key][0])
-            row.update(submission=job.found.key, warning=job.warning)
-            rows[job.found.key] = row
-    finally:
-        journal.close()
-    for key, row in rows.items():
-        row["warning"] = "; ".join(filter(None, [row.get("warning", ""), copies.get(key, "")]))
-    _write_csv([rows[item.key] for item in found], out)
-    return out
+    return rows, pending, metadata
+
+
+def _grade_jobs(pending: list, built: dict, limits: Limits, workers: int, logs: Path, journal):
+    """The rows of ``pending``: kept from the journal, or graded (identical copies once;
+    those starved beside others graded again alone)."""
+    rows, first, todo = {}, {}, []
+    for job in pending:
+        original = first.setdefault(job.found.sha256, job)
+        previous = journal.previous(job.found)
+        if previous is not None:
+            rows[job.found.key] = previous
+        elif original is job:
+            todo.append(job)
+    done = _run_pool(todo, built, limits, workers, logs, journal)
+    alone = [job for job in todo if done[job.found.key][1]]
+    if alone:
+        done.update(_run_pool(alone, built, limits, 1, logs, journal, RERUN_NOTE))
+    rows.update({key: row for key, (row, _) in done.items()})
+    for job in pending:  # a copy gets its original's scores, under its own name
+        if job.found.key not in rows:
+            row = dict(rows[first[job.found.sha256].found.key])
+            rows[job.found.key] = dict(row, submission=job.found.key, warning=job.warning)
+    return rows
 
 
 def _write_csv(rows: list[dict], out: Path) -> None:
