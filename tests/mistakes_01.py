@@ -13,3 +13,11 @@ MISTAKES = {
     # the window off by one: w + 1 keys per query
     "q4": ("def sliding_window_attention(", "(j > i - window)", "(j >= i - window)"),
 }
+
+# Redefines every learner function of the set as a degenerate answer (appended as a last cell
+# to the blank notebook): each must score 0 on its question. sliding_window_attention returns
+# its input, which once passed "nothing leaks" (unchanged inputs give unchanged outputs).
+DEGENERATE = (
+    "scaled_scores = lambda Q, K, *args, **kwargs: torch.zeros_like(Q)\n"
+    "sliding_window_attention = lambda Q, K, V, *args, **kwargs: Q\n"
+)

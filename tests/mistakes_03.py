@@ -16,3 +16,11 @@ MISTAKES = {
         "torch.arange(half, dtype=torch.float64, device=X.device) / d",
     ),
 }
+
+# Redefines every learner function of the set as a degenerate answer (appended as a last cell to
+# the blank notebook): each must score 0 on its question. rope_half_split returns its input, which
+# once passed "position 0 changes nothing, lengths are kept".
+DEGENERATE = (
+    "decode_position = lambda p, *args, **kwargs: torch.zeros_like(p)\n"
+    "rope_half_split = lambda X, *args, **kwargs: X\n"
+)

@@ -23,3 +23,10 @@ MISTAKES = {
         "previous = torch.stack([offset_score(w, -1) for w in real_weights])",
     ),
 }
+
+# Redefines every learner function of the set as a degenerate answer (appended as a last cell to
+# the blank notebook): each must score 0 on its question.
+DEGENERATE = (
+    "unfold_heads = lambda weights, *args, **kwargs: weights\n"
+    "mean_attention_distance = lambda *args, **kwargs: torch.ones(1)\n"
+)

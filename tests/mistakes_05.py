@@ -12,3 +12,13 @@ MISTAKES = {
     # off by one: a layer may lose its last head
     "q5": ("def prune_keeping_one(", "if left[layer] > 1:", "if left[layer] > 0:"),
 }
+
+# Redefines every learner function of the set as a degenerate answer (appended as a last cell to
+# the blank notebook): each must score 0 on its question. prune_keeping_one always raises, which
+# once passed "too many heads raise ValueError".
+DEGENERATE = (
+    "gated_output = lambda heads, *args, **kwargs: torch.zeros_like(heads)\n"
+    "importance_by_layer = lambda gradients, *args, **kwargs: gradients\n"
+    "def prune_keeping_one(*args, **kwargs):\n"
+    "    raise ValueError('no')\n"
+)

@@ -11,12 +11,12 @@ MISTAKES = {
         '{"P": "B", "Q": "C", "R": "A", "S": "D"}',
         '{"P": "A", "Q": "C", "R": "B", "S": "D"}',
     ),
-    # the residual taken from the normalised copy (X = H + ...): still causal, still blind to
-    # the padding, but no longer the pre-LN block
+    # enc_valid_lens not passed on to the cross-attention: right without padding, but the
+    # padded source positions are read
     "q4": (
         "def pre_ln_decoder(",
-        "X = X + block.self_attention(H, H, H, mask=causal)",
-        "X = H + block.self_attention(H, H, H, mask=causal)",
+        "block.cross_attention(H, enc_outputs, enc_outputs, enc_valid_lens)",
+        "block.cross_attention(H, enc_outputs, enc_outputs)",
     ),
     # the two-digit day's date given the one-digit day's positions: the year not followed
     "q5": (
@@ -25,3 +25,12 @@ MISTAKES = {
         '"17 March 1984": [2, 3, 4, 5, 1, 1]',
     ),
 }
+
+# Redefines every learner function of the set as a degenerate answer (appended as a last cell to
+# the blank notebook): each must score 0 on its question. pre_ln_decoder returns zeros, which once
+# passed "causal" and "ignores padding" (no output changes at all); torch_decoder returns X, which
+# passed those two checks of the pre-LN torch layer.
+DEGENERATE = (
+    "torch_decoder = lambda layer, X, *args, **kwargs: X\n"
+    "pre_ln_decoder = lambda block, X, *args, **kwargs: torch.zeros_like(X)\n"
+)

@@ -28,3 +28,13 @@ MISTAKES = {
         "    return grouped.mean(dim=0)",
     ),
 }
+
+# Redefines every learner function of the set as a degenerate answer (appended as a last cell to
+# the blank notebook): each must score 0 on its question. mean_pool_heads returns W, which once
+# passed "num_kv_heads = num_heads keeps every head".
+DEGENERATE = (
+    "attend_with_cache = lambda *args, **kwargs: torch.ones(1)\n"
+    "def incremental_logits(*args, **kwargs):\n"
+    "    raise ValueError('no')\n"
+    "mean_pool_heads = lambda W, *args, **kwargs: W\n"
+)
