@@ -121,6 +121,7 @@ def _add_hostile(folder: Path, built: dict) -> None:
     import hostile
     from test_grading_security import HOG
 
+    folder.mkdir()
     hostile.round_two(folder, built)
     blank = hostile.read(hostile.BLANK)
     for kind in ("identity", "constant", "raise"):

@@ -48,15 +48,9 @@ def test_committed_student_notebook_is_in_step(built):
     )
 
 
-def build_zh(set_id):
-    """The 中文 twin of a set (``solutions/zh/``), built like the English one."""
-    master = grading.ROOT / "solutions" / "zh" / SETS[set_id].name
-    return grading.build(master, grading.BUILD_DIR / "zh" / master.stem, capture=False)
-
-
 @pytest.mark.parametrize("set_id", sorted(SETS))
 def test_committed_chinese_student_notebook_is_in_step(set_id):
-    built_zh = build_zh(set_id)
+    built_zh = build(set_id, "zh")  # the 中文 twin (solutions/zh/), built like the English
     committed = grading.ROOT / "exercises" / "zh" / built_zh.notebook_name
     assert committed.exists(), f"run `make zh` to write {committed}"
     assert student_view(committed) == student_view(built_zh.student_notebook), (
