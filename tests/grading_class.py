@@ -41,7 +41,7 @@ DEGENERATE = {
 # The 中文 edition's submissions (from solutions/zh and exercises/zh) are graded by the same
 # call, hence by the English set's grader and hidden tests.
 EDITIONS = {"": "", "zh_": "zh"}
-TIMEOUT, CELL_TIMEOUT, JOBS = 150, 30, 2
+TIMEOUT, CELL_TIMEOUT, JOBS = 300, 60, 2
 ROOT = grading.ROOT / "build" / "test-class"
 
 
@@ -69,7 +69,8 @@ def blank(set_id: str, edition: str = ""):
 
 
 def set_submissions(folder: Path) -> dict:
-    """Each set's solution, blank and planned mistakes, both editions: ``{name: role}``."""
+    """Each set's solution, blank and planned mistakes, both editions, and its degenerate
+    answers: ``{name: role}``."""
     names = {}
     for key in SETS:
         for prefix, edition in EDITIONS.items():
@@ -83,6 +84,10 @@ def set_submissions(folder: Path) -> dict:
                 name = f"sets/{key}_{prefix}{role}.ipynb"
                 nbformat.write(nb, folder / name)
                 names[name] = role
+        degenerate = blank(key)
+        degenerate.cells.append(nbformat.v4.new_code_cell(DEGENERATE[key]))
+        nbformat.write(degenerate, folder / f"sets/{key}_degenerate.ipynb")
+        names[f"sets/{key}_degenerate.ipynb"] = "degenerate"
     return names
 
 

@@ -12,6 +12,7 @@ question loses some but not all of its points, every other question keeps full m
 import pytest
 
 from d2lmha.grading.cases import load_tests
+from d2lmha.grading.grade import RERUN_NOTE
 from d2lmha.grading.wire import read_container
 from grading_class import DEGENERATE, MISTAKES, SETS, build
 
@@ -49,6 +50,7 @@ def test_blank_scores_zero_and_runs_to_the_end(graded_class, key):
     assert float(row["score"]) == 0 and per_question == dict.fromkeys(possible, 0)
     for edition in ("", "zh_"):
         reported = graded_class["table"].loc[f"sets/{key}_{edition}blank.ipynb", "reported"]
+        reported = reported.replace(RERUN_NOTE, "").strip("; ")  # a busy machine: run alone
         assert reported == "", f"a cell of the blank {edition}set {key} raised: {reported}"
 
 
