@@ -119,7 +119,6 @@ def _add_hostile(folder: Path, built: dict) -> None:
     """One submission of each hostile kind (``tests/hostile.py``), set 01's degenerate ones
     and a CPU hog, into ``folder``."""
     import hostile
-    from test_grading_security import HOG
 
     folder.mkdir()
     hostile.round_two(folder, built)
@@ -127,7 +126,7 @@ def _add_hostile(folder: Path, built: dict) -> None:
     for kind in ("identity", "constant", "raise"):
         cell = hostile.degenerate_cell(built["01"], kind)
         nbformat.write(hostile.with_cell(blank, cell), folder / f"01_{kind}.ipynb")
-    nbformat.write(hostile.with_cell(blank, HOG), folder / "01_cpu_hog.ipynb")
+    nbformat.write(hostile.with_cell(blank, hostile.HOG), folder / "01_cpu_hog.ipynb")
 
 
 _GRADE_AND_MEASURE = """

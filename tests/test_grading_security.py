@@ -181,28 +181,16 @@ def test_copies_are_flagged_and_keep_their_scores(graded_class):
     assert copied["score"] == copied["possible"]
 
 
-# A neighbour that hogs the CPU: ~100 busy processes, each in its own session, next to a
-# correct submission, two sandboxes at once on one CPU (as in a small container).
-
-HOG = """
-import os, time
-for _ in range(100):
-    if os.fork() == 0:
-        os.setsid()
-        end = time.time() + 10
-        while time.time() < end:
-            pass
-        os._exit(0)
-print("ATTACK cpu_hog: started")
-"""
-
-
 def test_a_cpu_hog_costs_its_neighbour_nothing(tmp_path):
+    """~100 busy processes, each in its own session, next to a correct submission, two
+    sandboxes at once on one CPU (as in a small container)."""
     folder = tmp_path / "class"
     folder.mkdir()
     solution = nbformat.read(build("01").solution_notebook, as_version=4)
     nbformat.write(solution, folder / "01_neighbour.ipynb")
-    nbformat.write(hostile.with_cell(hostile.read(hostile.BLANK), HOG), folder / "01_hog.ipynb")
+    nbformat.write(
+        hostile.with_cell(hostile.read(hostile.BLANK), hostile.HOG), folder / "01_hog.ipynb"
+    )
     out = tmp_path / "out" / "scores.csv"
     start = time.monotonic()
     subprocess.run(

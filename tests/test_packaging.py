@@ -16,7 +16,17 @@ from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-LOCAL = {"d2lmha", "tests", "benchmarks", "tools", "conftest", "notebook_defs", "browser_steps"}
+LOCAL = {
+    "d2lmha",
+    "tests",
+    "benchmarks",
+    "tools",
+    "conftest",
+    "notebook_defs",
+    "browser_steps",
+    "hostile",
+    "grading_class",
+}
 SOURCE_DIRS = ("d2lmha", "tests", "benchmarks", "tools", "e2e")
 NOTEBOOK_DIRS = ("notebooks", "exercises", "solutions")
 
