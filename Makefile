@@ -81,7 +81,8 @@ notebook-meta: $(STAMP)
 
 # Re-execute the chapters in place (they are committed executed), then the 中文 edition.
 notebooks: $(STAMP)
-	$(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace notebooks/*.ipynb
+	$(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
+	  --ExecutePreprocessor.timeout=600 notebooks/*.ipynb
 	$(PY) -m tools.notebooks strip notebooks
 	$(MAKE) zh
 

@@ -35,6 +35,8 @@ __all__ = [
     "pruning_order",
     "pruning_masks",
     "pruning_curve",
+    "random_order",
+    "load_random_pruning_study",
 ]
 
 
@@ -318,3 +320,46 @@ def pruning_curve(
         measures = dict(value) if isinstance(value, dict) else {"value": float(value)}
         rows.append({"pruned": k, "fraction": k / math.prod(shape), **measures})
     return pd.DataFrame(rows)
+
+
+def random_order(num_heads: int, seed: int, device=None) -> torch.Tensor:
+    """A random pruning order (the control of a pruning curve), the same on every device.
+
+    Args:
+        num_heads: how many heads (all layers together). seed: non-negative int.
+        device: where to put the result (drawn on the CPU first).
+
+    Returns:
+        int64 ``[num_heads]``: ``torch.randperm`` with a generator seeded by ``seed``.
+
+    Raises:
+        TypeError / ValueError: ``num_heads`` not a positive int, ``seed`` not an int >= 0.
+    """
+    check_positive_int("num_heads", num_heads)
+    check_positive_int("seed", seed, minimum=0)
+    order = torch.randperm(num_heads, generator=torch.Generator().manual_seed(seed))
+    return order.to(device)
+
+
+def load_random_pruning_study():
+    """Chapter 05's stored pruning curves of all-MiniLM-L6-v2 in five random orders.
+
+    Made by ``python -m tools.pruning_study`` and shipped in
+    ``d2lmha/data/random_pruning_study.csv``: for each seed 0-4, the heads of
+    :func:`random_order` ``(72, seed)`` removed 18, 36 and 54 at a time (25, 50, 75 %), and the
+    pruned model's sentence embeddings of chapter 05's 60 evaluation sentences (the second
+    half of :func:`~d2lmha.paraphrases.load_paraphrases`) compared with the full model's.
+    Columns: ``seed``, ``pruned``, ``fraction``, ``cosine`` and ``spearman``
+    (:func:`~d2lmha.paraphrases.embedding_agreement`), ``retrieval``
+    (:func:`~d2lmha.paraphrases.retrieval_accuracy`). ``tests/test_importance.py`` recomputes
+    a stored row and checks it agrees.
+
+    Raises:
+        FileNotFoundError: the CSV is missing from the installed package.
+    """
+    from importlib import resources
+
+    import pandas as pd
+
+    with resources.files("d2lmha").joinpath("data", "random_pruning_study.csv").open() as file:
+        return pd.read_csv(file)

@@ -255,3 +255,28 @@ def test_real_model_paraphrase_loss_and_gradient(minilm):
     assert grads.shape == (1, 6, 12) and torch.isfinite(grads).all() and grads.abs().sum() > 0
     with pytest.raises(ValueError, match="at least 2"):
         paraphrases.paraphrase_loss(model, tokenizer, pairs[:1])
+
+
+def test_random_order_is_seeded_and_a_permutation():
+    order = importance.random_order(72, 3)
+    assert order.dtype == torch.int64 and sorted(order.tolist()) == list(range(72))
+    assert torch.equal(order, importance.random_order(72, 3))
+    assert not torch.equal(order, importance.random_order(72, 4))
+    with pytest.raises(ValueError, match="seed"):
+        importance.random_order(72, -1)
+
+
+def test_stored_random_pruning_study_is_what_the_model_gives(minilm):
+    # Chapter 05 reads this file instead of 15 passes of the real model; recompute one seed's
+    # row (the chapter itself recomputes seed 0 at 36 heads removed).
+    from tools import pruning_study
+
+    model, tokenizer = minilm
+    study = importance.load_random_pruning_study()
+    assert sorted(zip(study["seed"], study["pruned"], strict=True)) == [
+        (s, k) for s in pruning_study.SEEDS for k in pruning_study.COUNTS
+    ]
+    (row,) = pruning_study.study_rows(model, tokenizer, seeds=[3], counts=[54])
+    stored = study.query("seed == 3 and pruned == 54").iloc[0]
+    for measure in ("fraction", "cosine", "spearman", "retrieval"):
+        assert abs(stored[measure] - row[measure]) < 1e-4, measure

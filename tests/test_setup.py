@@ -70,3 +70,13 @@ def test_no_cuda_wheels_on_a_cpu_build():
         if (d.metadata["Name"] or "").lower().startswith("nvidia")
     )
     assert cuda == []
+
+
+def test_kernel_is_not_one_that_stalls_notebook_runs():
+    """ipykernel 7.0-7.3 could leave a shell request unread, so that an nbval or nbconvert run
+    stalled with client and kernel both idle (chapter 04's widgets made it likely; reproduce
+    with ``python -m tools.kernel_stall``). pyproject requires 7.4 or later."""
+    from packaging.version import Version
+
+    version = Version(metadata.version("ipykernel"))
+    assert not Version("7.0") <= version < Version("7.4"), f"ipykernel {version}"

@@ -282,6 +282,8 @@ def execute(paths) -> list[Path]:
                 "notebook",
                 "--execute",
                 "--inplace",
+                # a cell that runs this long has stalled (tools/kernel_stall.py): fail, not hang
+                "--ExecutePreprocessor.timeout=600",
                 str(path),
             ],
             check=True,

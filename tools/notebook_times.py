@@ -1,0 +1,193 @@
+"""Where the test suite's time goes: each notebook's kernel CPU time and wall time.
+
+    python -m tools.notebook_times [PATH…] [--repeats N] [--solutions-repeats N] [--out FILE]
+
+Runs every chapter of both editions (``notebooks/*.ipynb``, ``notebooks/zh/*.ipynb``) ``--repeats``
+times (default 3) and the exercise sources (``solutions/*.ipynb`` and ``solutions/zh/``)
+``--solutions-repeats`` times (default 1), or only the notebooks named, and writes a markdown
+table of the median and min–max to ``benchmarks/results/notebook_times.md``.
+
+Each run executes a copy of the notebook in memory with nbclient (nothing is written back),
+from the notebook's folder, in a fresh kernel with ``OMP_NUM_THREADS=1`` (one torch thread, as
+``make test`` runs it). Measured:
+
+* **CPU** — user + system seconds of the kernel process and its children (those still alive
+  and those already reaped), read with psutil just before the kernel is shut down: the work
+  the notebook costs, which the load of other processes on the machine hardly changes;
+* **wall** — seconds from the kernel's start to the last cell's end, which does change with
+  load (kernel start-up is included in both, as in ``nbconvert --execute`` and nbval).
+
+A notebook whose cell raises or runs past ``--timeout`` seconds is reported as failed, with
+the cell; that run is left out of the statistics.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import nbformat
+import psutil
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "benchmarks" / "results" / "notebook_times.md"
+CHAPTERS = ("notebooks", "notebooks/zh")
+SOLUTIONS = ("solutions", "solutions/zh")
+
+
+@dataclass
+class Run:
+    """One execution of one notebook: kernel CPU seconds (user + sys), wall seconds, error."""
+
+    cpu_s: float
+    wall_s: float
+    error: str = ""
+    cells: dict[int, float] = field(default_factory=dict)  # code cell index -> its CPU seconds
+
+
+def kernel_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` and all its descendants, reaped or alive."""
+    proc = psutil.Process(pid)
+    total = 0.0
+    for p in [proc, *proc.children(recursive=True)]:
+        try:
+            t = p.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += t.user + t.system + t.children_user + t.children_system
+    return total
+
+
+def run_once(path: Path, timeout: int = 600) -> Run:
+    """Execute ``path`` (an in-memory copy) in a fresh kernel; measure it before shut-down."""
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
+    )
+    start = time.perf_counter()
+    with client.setup_kernel():
+        pid = client.km.provisioner.pid
+        cells, before = {}, kernel_cpu_seconds(pid)
+        try:
+            for index, cell in enumerate(nb.cells):
+                client.execute_cell(cell, index)
+                if cell.cell_type == "code":
+                    now = kernel_cpu_seconds(pid)
+                    cells[index], before = now - before, now
+            error = ""
+        except Exception as exc:  # a failing or timed-out cell: reported, not raised
+            error = f"cell {index}: {type(exc).__name__}: {str(exc).splitlines()[0][:120]}"
+        wall = time.perf_counter() - start
+        cpu = kernel_cpu_seconds(pid)
+    return Run(cpu, wall, error, cells)
+
+
+def notebooks(paths: list[str]) -> list[Path]:
+    """The notebooks named, or every chapter and solution of both editions."""
+    if paths:
+        return [Path(p).resolve() for p in paths]
+    return [p for folder in CHAPTERS + SOLUTIONS for p in sorted((ROOT / folder).glob("*.ipynb"))]
+
+
+def shown(path: Path) -> str:
+    """``path`` relative to the repository where it lies inside it, else as given."""
+    return path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else str(path)
+
+
+def repeats_for(path: Path, chapters: int, solutions: int) -> int:
+    """How many runs a notebook gets: chapters ``chapters``, exercise sources ``solutions``."""
+    return solutions if "solutions" in shown(path).split("/") else chapters
+
+
+def costliest(run: Run, count: int) -> str:
+    """The ``count`` code cells that took the most kernel CPU: ``[index] seconds``."""
+    top = sorted(run.cells.items(), key=lambda item: -item[1])[:count]
+    return ", ".join(f"[{index}] {seconds:.1f}" for index, seconds in top)
+
+
+def spread(values: list[float]) -> str:
+    """``median (min–max)`` to one decimal, or ``-`` when there is nothing to summarise."""
+    if not values:
+        return "-"
+    return f"{statistics.median(values):.1f} ({min(values):.1f}–{max(values):.1f})"
+
+
+def table(results: dict[Path, list[Run]]) -> str:
+    """Markdown table: one row per notebook, CPU and wall as median (min–max), runs, failures."""
+    rows = [
+        "| notebook | kernel CPU s, median (min–max) | wall s, median (min–max) | runs | failed |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for path, runs in results.items():
+        ok = [r for r in runs if not r.error]
+        failed = "; ".join(r.error for r in runs if r.error) or "0"
+        rows.append(
+            f"| {shown(path)} | {spread([r.cpu_s for r in ok])} "
+            f"| {spread([r.wall_s for r in ok])} | {len(ok)} | {failed} |"
+        )
+    return "\n".join(rows)
+
+
+def header() -> str:
+    """What was measured, on what: date, CPU count, load, Python and torch versions."""
+    import torch
+
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    return (
+        f"# Notebook run times (`python -m tools.notebook_times`)\n\n"
+        f"- {date.today()}; {os.cpu_count()} logical CPUs; Python {platform.python_version()}, "
+        f"torch {torch.__version__}; OMP_NUM_THREADS=1; load average at the end {load}.\n"
+        f"- Kernel CPU = user + sys of the kernel process and its children, kernel start "
+        f"included; wall = kernel start to last cell's end. Failed runs are not counted.\n"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("paths", nargs="*", help="notebooks (default: chapters and solutions)")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per chapter")
+    parser.add_argument("--solutions-repeats", type=int, default=1, help="runs per solution")
+    parser.add_argument("--timeout", type=int, default=600, help="seconds per cell")
+    parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--cells", type=int, default=0, help="print the N costliest cells")
+    args = parser.parse_args(argv)
+    os.environ["OMP_NUM_THREADS"] = "1"
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
+    )
+    paths = notebooks(args.paths)
+    results: dict[Path, list[Run]] = {p: [] for p in paths}
+    # Rounds over all notebooks (not one notebook's runs back to back), so a burst of load
+    # on the machine spreads over notebooks instead of landing on one.
+    for round_ in range(max(args.repeats, args.solutions_repeats)):
+        for path in paths:
+            if round_ < repeats_for(path, args.repeats, args.solutions_repeats):
+                run = run_once(path, args.timeout)
+                results[path].append(run)
+                print(
+                    f"{shown(path)}: cpu {run.cpu_s:.1f} s, wall {run.wall_s:.1f} s"
+                    + (f" FAILED {run.error}" if run.error else ""),
+                    flush=True,
+                )
+                if args.cells:
+                    print("  costliest cells:", costliest(run, args.cells), flush=True)
+    text = header() + "\n" + table(results) + "\n"
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text, encoding="utf-8")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
