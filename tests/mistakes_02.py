@@ -22,7 +22,7 @@ DEGENERATE = (
 # What each implement question may not call: the package's or PyTorch's ready-made equivalent.
 # The grader's trusted side reads each answer cell as text and warns when it names one of these.
 FORBIDDEN = {
-    "q3": ["merge_heads", "transpose_output"],
+    "q3": ["d2lmha.merge_heads", "multihead.merge_heads", "transpose_output"],
     "q4": [
         "MultiHeadAttention",
         "DotProductAttention",
