@@ -132,10 +132,6 @@ def leaks(text: str, answers: dict) -> list[str]:
     return found
 
 
-# Sets whose student notebooks still print answers (issue #22, being fixed set by set): their
-# test is expected to fail, strictly, so the entry goes as soon as a set is fixed.
-PENDING = {"07"}
-
 _RUNS: dict[Path, nbformat.NotebookNode] = {}
 
 
@@ -195,16 +191,7 @@ def test_blank_notebook_runs_without_an_error(executed, path):
     assert errors == [], f"{_id(path)}: cells raised with every answer blank: {errors}"
 
 
-@pytest.mark.parametrize(
-    "path",
-    [
-        pytest.param(p, marks=pytest.mark.xfail(strict=True, reason="issue #22"))
-        if p.name[:2] in PENDING
-        else p
-        for p in NOTEBOOKS
-    ],
-    ids=_id,
-)
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_id)
 def test_no_graded_answer_is_printed(executed, path):
     answers = graded_answers(path)
     assert answers, f"no value answers found in solutions/{path.name}"
