@@ -21,3 +21,29 @@ DEGENERATE = (
     "scaled_scores = lambda Q, K, *args, **kwargs: torch.zeros_like(Q)\n"
     "sliding_window_attention = lambda Q, K, V, *args, **kwargs: Q\n"
 )
+
+# What each implement question may not call: the package's or PyTorch's ready-made equivalent.
+# The grader's trusted side reads each answer cell as text and warns when it names one of these.
+FORBIDDEN = {
+    "q1": ["DotProductAttention", "masked_softmax", "scaled_dot_product_attention"],
+    "q4": ["DotProductAttention", "masked_softmax", "scaled_dot_product_attention"],
+}
+
+# Per implement question, a cell that redefines the learner's function by delegating to a
+# ready-made equivalent (appended to the solution notebook): it must score 0 on its question.
+# q1: PyTorch's attention gives the softmax weights, not the scores; their log differs from the
+# scores by a constant per row, which every test sees (the shape test checks a value too).
+# q4 has no entry: no ready-made sliding-window attention exists, and the part of it that
+# d2lmha.DotProductAttention(mask=...) would do (scale, softmax, weighted sum) is chapter 01's own
+# code: a delegating answer must still build the window mask, which is what the tests check, so
+# it earns the points the mask earns. The text check (FORBIDDEN) is what flags it.
+DELEGATING = {
+    "q1": (
+        "def scaled_scores(Q, K, temperature=1.0):\n"
+        "    n = K.shape[-2]\n"
+        "    eye = torch.eye(n, dtype=Q.dtype, device=Q.device).expand(*K.shape[:-1], n)\n"
+        "    scale = 1 / (temperature * math.sqrt(Q.shape[-1]))\n"
+        "    F = torch.nn.functional\n"
+        "    return F.scaled_dot_product_attention(Q, K, eye, scale=scale).log()\n"
+    ),
+}

@@ -18,3 +18,16 @@ DEGENERATE = (
     "def multihead_attention_dv(*args, **kwargs):\n"
     "    raise ValueError('no')\n"
 )
+
+# What each implement question may not call: the package's or PyTorch's ready-made equivalent.
+# The grader's trusted side reads each answer cell as text and warns when it names one of these.
+FORBIDDEN = {
+    "q3": ["d2lmha.merge_heads", "multihead.merge_heads", "transpose_output"],
+    "q4": [
+        "MultiHeadAttention",
+        "DotProductAttention",
+        "masked_softmax",
+        "scaled_dot_product_attention",
+        "multi_head_attention_forward",
+    ],
+}

@@ -24,3 +24,10 @@ DEGENERATE = (
     "decode_position = lambda p, *args, **kwargs: torch.zeros_like(p)\n"
     "rope_half_split = lambda X, *args, **kwargs: X\n"
 )
+
+# What each implement question may not call: the package's or PyTorch's ready-made equivalent.
+# The grader's trusted side reads each answer cell as text and warns when it names one of these.
+FORBIDDEN = {
+    "q3": ["sinusoidal_encoding", "PositionalEncoding"],
+    "q5": ["rotary_embedding", "RotaryEmbedding", "rope_angles"],
+}

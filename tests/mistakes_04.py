@@ -30,3 +30,10 @@ DEGENERATE = (
     "unfold_heads = lambda weights, *args, **kwargs: weights\n"
     "mean_attention_distance = lambda *args, **kwargs: torch.ones(1)\n"
 )
+
+# What each implement question may not call: the package's or PyTorch's ready-made equivalent.
+# The grader's trusted side reads each answer cell as text and warns when it names one of these.
+FORBIDDEN = {
+    "q1": ["transpose_output", "split_heads"],
+    "q3": ["offset_score", "sink_score", "head_type_scores"],
+}

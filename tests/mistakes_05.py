@@ -22,3 +22,11 @@ DEGENERATE = (
     "def prune_keeping_one(*args, **kwargs):\n"
     "    raise ValueError('no')\n"
 )
+
+# What each implement question may not call: the package's or PyTorch's ready-made equivalent.
+# The grader's trusted side reads each answer cell as text and warns when it names one of these.
+FORBIDDEN = {
+    "q1": ["MultiHeadAttention"],
+    "q3": ["normalize_by_layer", "head_importance"],
+    "q5": ["pruning_order", "pruning_masks", "pruning_curve"],
+}

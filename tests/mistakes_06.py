@@ -18,12 +18,8 @@ MISTAKES = {
         "block.cross_attention(H, enc_outputs, enc_outputs, enc_valid_lens)",
         "block.cross_attention(H, enc_outputs, enc_outputs)",
     ),
-    # the two-digit day's date given the one-digit day's positions: the year not followed
-    "q5": (
-        "alignment =",
-        '"17 March 1984": [3, 4, 5, 6, 2, 2]',
-        '"17 March 1984": [2, 3, 4, 5, 1, 1]',
-    ),
+    # the decoder taken to read fixed source positions: the year steps' weight stays put
+    "q5": ("alignment =", '"year": "A"', '"year": "B"'),
 }
 
 # Redefines every learner function of the set as a degenerate answer (appended as a last cell to
@@ -34,3 +30,33 @@ DEGENERATE = (
     "torch_decoder = lambda layer, X, *args, **kwargs: X\n"
     "pre_ln_decoder = lambda block, X, *args, **kwargs: torch.zeros_like(X)\n"
 )
+
+# What each implement question may not call: the package's or PyTorch's ready-made equivalent.
+# The grader's trusted side reads each answer cell as text and warns when it names one of these.
+FORBIDDEN = {
+    "q3": ["causal_mask", "valid_lens_mask", "generate_square_subsequent_mask"],
+    "q4": ["to_torch_decoder_layer", "TransformerDecoderLayer"],
+}
+
+# Per implement question, a cell that redefines the learner's function by delegating to a
+# ready-made equivalent (appended to the solution notebook): it must score 0 on its question.
+# q4 asks for the block's output and its cross-attention's weights of the call: PyTorch's
+# norm_first=True layer gives the output but no weights, and the block's own layer has computed
+# none, so every test (each checks the weights) fails. q3 has no entry: its fix *is* a call of
+# PyTorch's layer; building its masks with d2lmha's helpers gives the same values (FORBIDDEN
+# flags it).
+DELEGATING = {
+    "q4": (
+        "def pre_ln_decoder(block, X, enc_outputs, enc_valid_lens=None):\n"
+        "    layer = d2lmha.to_torch_decoder_layer(block).eval()\n"
+        "    layer.norm_first = True\n"
+        "    n, s = X.shape[1], enc_outputs.shape[1]\n"
+        "    future = torch.ones(n, n, dtype=torch.bool, device=X.device).triu(1)\n"
+        "    padding = None\n"
+        "    if enc_valid_lens is not None:\n"
+        "        keys = torch.arange(s, device=X.device)[None, :]\n"
+        "        padding = keys >= enc_valid_lens.to(X.device)[:, None]\n"
+        "    Y = layer(X, enc_outputs, tgt_mask=future, memory_key_padding_mask=padding)\n"
+        "    return Y, getattr(block.cross_attention, 'attention_weights', None)\n"
+    ),
+}

@@ -27,6 +27,8 @@ MISTAKES = {
         "grouped = W.reshape(g, num_kv_heads, W.shape[0] // num_heads, *W.shape[1:])\n"
         "    return grouped.mean(dim=0)",
     ),
+    # the K/V head read as i // num_kv_heads instead of i // g (g = num_heads // num_kv_heads)
+    "q5": ("kv_head_read =", "kv_head_read = 2", "kv_head_read = 1"),
 }
 
 # Redefines every learner function of the set as a degenerate answer (appended as a last cell to
@@ -38,3 +40,10 @@ DEGENERATE = (
     "    raise ValueError('no')\n"
     "mean_pool_heads = lambda W, *args, **kwargs: W\n"
 )
+
+# What each implement question may not call: the package's or PyTorch's ready-made equivalent.
+# The grader's trusted side reads each answer cell as text and warns when it names one of these.
+FORBIDDEN = {
+    "q2": ["KVCache", "cache=", "causal_mask", "scaled_dot_product_attention"],
+    "q4": ["mean_pool_kv_heads", "convert_to_gqa", "_pooled"],
+}
