@@ -35,6 +35,11 @@ SETS = grading.exercise_sets()
 MISTAKES = {key: importlib.import_module(f"mistakes_{key}").MISTAKES for key in SETS}
 # Each set's planned degenerate answers (no work: identity, zeros, a constant, an error), a
 # cell that redefines every function of the set; they must earn nothing.
+# Per implement question, a cell that hands the work to a ready-made equivalent (appended to
+# the solution): it must earn nothing on that question.
+DELEGATING = {
+    key: getattr(importlib.import_module(f"mistakes_{key}"), "DELEGATING", {}) for key in SETS
+}
 DEGENERATE = {
     key: getattr(importlib.import_module(f"mistakes_{key}"), "DEGENERATE", "") for key in SETS
 }
@@ -84,6 +89,12 @@ def set_submissions(folder: Path) -> dict:
                 name = f"sets/{key}_{prefix}{role}.ipynb"
                 nbformat.write(nb, folder / name)
                 names[name] = role
+        for question, cell in DELEGATING[key].items():
+            name = f"sets/{key}_delegating_{question}.ipynb"
+            delegating = read(build(key).solution_notebook)
+            delegating.cells.append(nbformat.v4.new_code_cell(cell))
+            nbformat.write(delegating, folder / name)
+            names[name] = "delegating"
         degenerate = blank(key)
         degenerate.cells.append(nbformat.v4.new_code_cell(DEGENERATE[key]))
         nbformat.write(degenerate, folder / f"sets/{key}_degenerate.ipynb")

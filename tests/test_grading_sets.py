@@ -14,7 +14,7 @@ import pytest
 from d2lmha.grading.cases import load_tests
 from d2lmha.grading.grade import RERUN_NOTE
 from d2lmha.grading.wire import read_container
-from grading_class import DEGENERATE, MISTAKES, SETS, build
+from grading_class import DEGENERATE, DELEGATING, MISTAKES, SETS, build
 
 
 def test_every_set_has_a_planned_mistake():
@@ -88,3 +88,17 @@ def test_degenerate_answers_earn_nothing(graded_class, key):
     assert questions, key
     earned = {q: float(row[f"{key}/{q}"]) for q in questions}
     assert earned == dict.fromkeys(questions, 0.0), (key, row["failed"])
+
+
+DELEGATED = [(key, question) for key in sorted(SETS) for question in sorted(DELEGATING[key])]
+
+
+@pytest.mark.parametrize("key, question", DELEGATED)
+def test_handing_the_work_to_a_ready_made_function_earns_nothing(graded_class, key, question):
+    """The solution, with one implement question's answer replaced by a call of the package's
+    or PyTorch's equivalent: 0 on that question, full marks on the others."""
+    row = graded_class["table"].loc[f"sets/{key}_delegating_{question}.ipynb"]
+    possible = build(key).possible
+    assert row["error"] == "" and float(row[f"{key}/{question}"]) == 0, row.to_dict()
+    others = {q: float(row[f"{key}/{q}"]) for q in possible if q != question}
+    assert others == {q: p for q, p in possible.items() if q != question}, row["failed"]
