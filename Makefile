@@ -13,7 +13,7 @@ PYTHON      ?= python3
 VENV        ?= .venv
 TORCH       ?= torch==2.13.0
 TORCH_INDEX ?=
-PYTEST_ARGS ?= -n 2 --dist loadgroup
+PYTEST_ARGS ?= -n 2 --dist loadscope
 SUBMISSIONS ?= submissions
 GRADE_ARGS  ?=
 # Extra arguments for `jupyter lab` (make e2e passes --no-browser, a port and a token).
@@ -53,7 +53,7 @@ lab: $(STAMP)
 # Lint runs inside the suite too (tests/test_lint.py); `make lint` alone is quicker.
 # The student notebooks (exercises/) are run as blank submissions by the grading tests, which
 # fail if any of their cells raises, so nbval does not run them a second time.
-# --dist loadgroup: see conftest.py (a notebook's cells stay on one worker).
+# --dist loadscope: a notebook's cells stay on one worker, in one kernel.
 test: $(STAMP) sandbox
 	OMP_NUM_THREADS=1 $(VENV)/bin/pytest $(PYTEST_ARGS) --nbval-lax --nbval-current-env tests notebooks solutions
 
