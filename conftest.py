@@ -14,7 +14,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 EXERCISES = ROOT / "exercises"
-pytest_plugins = ["tests.budgets"]
+pytest_plugins = ["tests.budgets", "tests.timeline"]
 
 
 # nbval waits at most 5 s (hard-coded) for each output message after a cell's reply, and fails

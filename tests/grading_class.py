@@ -22,6 +22,7 @@ import os
 import socket
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
@@ -102,10 +103,20 @@ def set_submissions(folder: Path) -> dict:
     return names
 
 
+def build_all() -> None:
+    """Build every set of both editions, ``JOBS`` at a time (each build is one process at a
+    time: ``otter assign``, then the capture), so a cold build folder costs half the wall
+    time and no core waits on a single-threaded build."""
+    pairs = [(key, edition) for key in SETS for edition in EDITIONS.values()]
+    with ThreadPoolExecutor(JOBS) as pool:
+        list(pool.map(lambda pair: build(*pair), pairs))
+
+
 def write_class(folder: Path, paths: dict) -> dict:
     """Write every submission; return ``{"sets": ..., "cases": ..., "attacks": ..., ...}``:
     for each group, ``{role: file name under the folder}``."""
     (folder / "sets").mkdir(parents=True)
+    build_all()
     return {
         "sets": set_submissions(folder),
         "cases": hostile.set_01_cases(folder, build("01")),

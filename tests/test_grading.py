@@ -243,12 +243,26 @@ def test_a_killed_run_keeps_its_rows_and_resume_grades_only_the_rest(tmp_path, m
 
 
 def test_default_jobs_are_the_cpus_this_process_may_use():
-    import subprocess
-    import sys
+    """Pinned to one CPU (as ``taskset -c 0`` or a container's cpuset does), a process counts
+    one. A forked child pins itself: no new interpreter to start."""
+    import os
 
-    code = "from d2lmha.grading.sandbox import usable_cpus; print(usable_cpus())"
-    one = subprocess.run(["taskset", "-c", "0", sys.executable, "-c", code], capture_output=True)
-    assert one.stdout.decode().strip() == "1", one
+    from d2lmha.grading.sandbox import usable_cpus
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: pin, count, report, leave without running pytest's exit code
+        try:
+            os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+            os.write(write, str(usable_cpus()).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    counted = os.read(read, 100).decode()
+    os.close(read)
+    os.waitpid(pid, 0)
+    assert counted == "1"
+    assert 1 <= usable_cpus() <= len(os.sched_getaffinity(0))
 
 
 def test_a_set_is_rebuilt_when_the_package_changes(tmp_path, monkeypatch):
