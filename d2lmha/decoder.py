@@ -145,16 +145,23 @@ class TransformerDecoderBlock(nn.Module):
             attended = self.self_attention(X, X, X, mask=mask, need_weights=need_weights)
             source = None
         else:  # causal over the cached tokens and the new ones
-            key = (enc_outputs.data_ptr(), tuple(enc_outputs.shape))
-            if cache.source is not None and cache.source_key != key:
+            # The source is recognised by its memory, layout and version counter (which
+            # every in-place change bumps, views included), so a changed source is refused.
+            key = (enc_outputs.data_ptr(), tuple(enc_outputs.shape), enc_outputs.stride())
+            version = _version(enc_outputs)
+            if cache.source is not None and cache.source_key != (*key, version):
+                changed = cache.source_key[:3] == key
                 raise ValueError(
-                    "this cache holds the cross-attention keys and values of "
+                    "enc_outputs was changed in place since this cache stored its "
+                    "cross-attention keys and values; use a new KVCache"
+                    if changed
+                    else "this cache holds the cross-attention keys and values of "
                     "another enc_outputs; use a new KVCache for a new source"
                 )
             attended = self.self_attention(X, X, X, cache=cache, need_weights=need_weights)
             if cache.source is None:
                 cache.source = self.cross_attention.project_kv(enc_outputs, enc_outputs)
-                cache.source_key = key
+                cache.source_key = (*key, version)
             source = cache.source
         Y = self.addnorm1(X, attended)
         attended = self.cross_attention(
@@ -167,6 +174,15 @@ class TransformerDecoderBlock(nn.Module):
         )
         Z = self.addnorm2(Y, attended)
         return self.addnorm3(Z, self.ffn(Z))
+
+
+def _version(tensor: torch.Tensor) -> int | None:
+    """The tensor's in-place version counter; ``None`` for an inference-mode tensor, which has
+    none (and cannot be changed in place outside inference mode)."""
+    try:
+        return tensor._version
+    except RuntimeError:
+        return None
 
 
 class TransformerDecoder(nn.Module):
@@ -201,6 +217,7 @@ class TransformerDecoder(nn.Module):
 
     Raises:
         TypeError: ``tgt_ids`` not an integer tensor; ``caches`` not KVCaches.
+        RuntimeError: ``caches`` while the decoder is in training mode (call ``.eval()``).
         ValueError: ``tgt_ids`` not 2-D or past ``max_len``; ``caches`` not one per block
         or of different lengths; bad sizes as in :class:`TransformerDecoderBlock`.
 
@@ -289,6 +306,11 @@ class TransformerDecoder(nn.Module):
             raise TypeError(
                 f"caches must be a list of {len(self.blks)} d2lmha.KVCache "
                 f"(one per block; see new_caches())"
+            )
+        if len({id(c) for c in caches}) != len(caches):
+            raise ValueError(
+                "caches must be distinct KVCache objects, one per block: a cache shared by "
+                "two blocks would mix their keys and values (see new_caches())"
             )
         lengths = {c.cached_len for c in caches}
         if len(lengths) != 1:

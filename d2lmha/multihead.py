@@ -194,6 +194,7 @@ class MultiHeadAttention(nn.Module):
         a ``cache`` with another number of new keys than queries, or holding entries of
         another shape; ``cache`` and ``projected_kv`` together; a ``projected_kv`` pair of
         the wrong shape.
+        RuntimeError: a ``cache`` while the layer is in training mode (call ``.eval()``).
 
     Source: Vaswani et al. (2017) section 3.2.2; d2l.ai section 11.5 (same names, but the
     projections are built eagerly so the parameter count is known before any call).
@@ -276,6 +277,12 @@ class MultiHeadAttention(nn.Module):
         if cache is not None:
             if not isinstance(cache, KVCache):
                 raise TypeError(f"cache must be a d2lmha.KVCache, got {type(cache).__name__}")
+            if self.training:
+                raise RuntimeError(
+                    "a KVCache is for decoding: call .eval() on the model first (in "
+                    "training mode dropout differs from step to step, and the cache would "
+                    "keep every step's autograd graph)"
+                )
             if projected_kv is not None:
                 raise ValueError(
                     "give cache (self-attention decoding) or projected_kv (a "

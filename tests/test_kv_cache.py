@@ -100,7 +100,7 @@ def test_positions_continue_after_the_cache():
 
 
 def test_cache_errors_before_work():
-    layer = d2lmha.MultiHeadAttention(16, 4)
+    layer = d2lmha.MultiHeadAttention(16, 4).eval()
     X = torch.randn(2, 3, 16)
     cache = d2lmha.KVCache()
     with pytest.raises(TypeError, match="KVCache"):
@@ -111,7 +111,7 @@ def test_cache_errors_before_work():
     with pytest.raises(ValueError, match="batch=1"):  # another batch
         layer(X[:1], X[:1], X[:1], cache=cache)
     with pytest.raises(ValueError, match="kv_heads=2"):  # another layer's cache
-        d2lmha.MultiHeadAttention(16, 4, num_kv_heads=2)(X, X, X, cache=cache)
+        d2lmha.MultiHeadAttention(16, 4, num_kv_heads=2).eval()(X, X, X, cache=cache)
     with pytest.raises(ValueError, match="not both"):
         layer(X, X, X, cache=cache, projected_kv=layer.project_kv(X, X))
     assert cache.cached_len == 3  # nothing stored by a refusal
@@ -144,3 +144,32 @@ def test_decoder_cache_errors():
     dec(ids, enc, caches=caches)
     with pytest.raises(ValueError, match="after 3 cached ones but max_len=64"):
         dec(torch.randint(0, 10, (2, 62)), enc, caches=caches)
+
+
+def test_the_cache_refuses_misuse():
+    """Three misuses that used to give wrong logits or a growing graph without a word (#24):
+    a cache in training mode, one cache shared by two blocks, a source changed in place."""
+    dec = TransformerDecoder(10, 16, 32, 4, 2)
+    enc = torch.randn(2, 5, 16)
+    ids = torch.randint(0, 10, (2, 3))
+    with pytest.raises(RuntimeError, match=r"call \.eval\(\)"):
+        dec(ids, enc, caches=dec.new_caches())  # training mode
+    with pytest.raises(RuntimeError, match=r"call \.eval\(\)"):
+        d2lmha.MultiHeadAttention(16, 4)(enc, enc, enc, cache=d2lmha.KVCache())
+    dec.eval()
+    shared = d2lmha.KVCache()
+    with pytest.raises(ValueError, match="distinct KVCache objects"):
+        dec(ids, enc, caches=[shared, shared])
+    assert shared.cached_len == 0
+    caches = dec.new_caches()
+    with torch.no_grad():
+        dec(ids, enc, caches=caches)
+        dec(ids[:, :1], enc[:, :], caches=caches)  # a new view of the same source is fine
+        enc[0, 0] += 1.0  # changed in place after its keys were cached
+        with pytest.raises(ValueError, match="changed in place"):
+            dec(ids[:, :1], enc, caches=caches)
+        with torch.inference_mode():  # no version counter there: the memory decides
+            inference_enc = torch.randn(2, 5, 16)
+            caches = dec.new_caches()
+            dec(ids, inference_enc, caches=caches)
+            dec(ids[:, :1], inference_enc, caches=caches)
