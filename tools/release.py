@@ -104,7 +104,7 @@ def point_pyproject_at(text: str, made: Links) -> str:
             rf'^{key} = ".*"$', f"{key} = {json.dumps(value)}", text, count=1, flags=re.M
         )
         if count != 1:
-            raise ValueError(f"pyproject.toml has no `{key} = \"...\"` line")
+            raise ValueError(f'pyproject.toml has no `{key} = "..."` line')
     return text
 
 
