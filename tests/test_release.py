@@ -204,3 +204,29 @@ def test_unbalanced_instructor_blocks_are_refused(text, message):
 def test_instructor_blocks_are_dropped_with_their_markers():
     text = "keep\n# instructor only: why\ndrop\n# end instructor only\nkeep too\n"
     assert tool.drop_instructor_blocks(text) == "keep\nkeep too\n"
+
+
+def test_a_release_into_a_clone_of_the_class_repository_is_one_more_commit(tmp_path):
+    """An update during the term: the new copy is committed on top of the last one, so a
+    learner's clone with their own work merges it (git pull, as nbgitpuller does)."""
+    first, server = tmp_path / "class", tmp_path / "server.git"
+    tool.release(first, REPO_URL, REF, rev="HEAD~1")
+    _git("clone", "--quiet", "--bare", str(first), str(server), cwd=tmp_path)  # the hosting
+    clone, learner = tmp_path / "clone", tmp_path / "learner"
+    for target in (clone, learner):
+        _git("clone", "--quiet", str(server), str(target), cwd=tmp_path)
+    answer = learner / "exercises" / "01_single_head.ipynb"
+    answer.write_text(answer.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    _git(*tool.AUTHOR, "commit", "--quiet", "-am", "my answers", cwd=learner)
+
+    tool.release(clone, REPO_URL, REF)
+    assert _git("rev-list", "--count", "HEAD", cwd=clone).stdout.strip() == "2"
+    assert tool.leaks(clone) == [] and not (clone / "solutions").exists()
+    _git("push", "--quiet", "origin", REF, cwd=clone)
+    _git(*tool.AUTHOR, "pull", "--quiet", "--no-rebase", "origin", REF, cwd=learner)
+    assert answer.read_text(encoding="utf-8").endswith("\n\n")  # the learner's work is kept
+
+    (clone / "stray.txt").write_text("uncommitted")
+    with pytest.raises(ValueError, match="a clone of the class repository on branch"):
+        tool.release(clone, REPO_URL, REF)
+    assert (clone / "stray.txt").exists()  # refused before anything was touched

@@ -24,6 +24,10 @@ It refuses to finish (and says what) when a relative link in the copy points at 
 does not have, or when a solution notebook's hidden test appears in it. In the copy,
 ``make lab`` opens the course and ``make test`` runs every chapter and blank exercise set of
 both editions under nbval. Push it with ``git -C DEST push REPO_URL REF``.
+
+When the course changes during a term, release again into a clone of the class repository
+(``git clone REPO_URL DEST``): the new copy becomes one more commit on ``REF``, which
+learners' clones merge (a new one-commit repository would not merge into them).
 """
 
 from __future__ import annotations
@@ -182,24 +186,52 @@ def dangling_links(dest: Path) -> list[str]:
     return missing
 
 
-def release(dest: Path, repo_url: str, ref: str, rev: str = "HEAD", root: Path = ROOT) -> str:
-    """Write the students' copy of ``root`` at commit ``rev`` into the new folder ``dest``
-    (see the module's docstring); returns the copy's commit id.
+def _previous_release(dest: Path, ref: str) -> bool:
+    """True when ``dest`` is a git repository on branch ``ref`` with nothing uncommitted
+    (a clone of the class repository: the copy is updated there); False when ``dest`` is
+    missing or empty.
 
     Raises:
-        ValueError: ``repo_url`` or ``ref`` refused by :func:`tools.links.links`; ``dest``
-            exists and is not empty; a dangling link or a hidden test in the copy (the copy
-            is removed then).
+        ValueError: ``dest`` is anything else.
+    """
+    if not dest.exists() or not any(dest.iterdir()):
+        return False
+    if (dest / ".git").exists():
+        branch = _git("branch", "--show-current", cwd=dest, text=True).stdout.strip()
+        dirty = _git("status", "--porcelain", cwd=dest, text=True).stdout
+        if branch == ref and not dirty:
+            return True
+    raise ValueError(
+        f"dest must be a new or empty folder, or a clone of the class repository on branch "
+        f"{ref} with nothing uncommitted (to update the copy), and {dest} is neither"
+    )
+
+
+def release(dest: Path, repo_url: str, ref: str, rev: str = "HEAD", root: Path = ROOT) -> str:
+    """Write the students' copy of ``root`` at commit ``rev`` into ``dest`` (see the module's
+    docstring); returns the copy's commit id.
+
+    ``dest`` is a new (or empty) folder: it becomes a git repository with one commit on
+    branch ``ref``. Or it is a clone of the class repository, on branch ``ref`` and clean:
+    its files are replaced by the new copy in one more commit, so each learner's clone
+    (nbgitpuller, ``git pull``) merges the update into their work.
+
+    Raises:
+        ValueError: ``repo_url`` or ``ref`` refused by :func:`tools.links.links`; ``dest`` is
+            neither of the above; a dangling link or a hidden test in the copy (then nothing
+            is committed: a new ``dest`` is removed, a clone reset to its last commit).
         subprocess.CalledProcessError: ``rev`` is not a commit of ``root``.
     """
     made = links(repo_url, ref)
     dest = Path(dest).resolve()
-    if dest.exists() and any(dest.iterdir()):
-        raise ValueError(f"dest must be a new or empty folder, {dest} is not empty")
+    update = _previous_release(dest, ref)
     commit = _git("rev-parse", "--verify", f"{rev}^{{commit}}", cwd=root, text=True).stdout
     archive = _git("archive", "--format=tar", commit.strip(), "--", *INCLUDE, cwd=root).stdout
     dest.mkdir(parents=True, exist_ok=True)
     try:
+        for old in dest.iterdir():  # an update: the previous copy's files go
+            if old.name != ".git":
+                shutil.rmtree(old) if old.is_dir() and not old.is_symlink() else old.unlink()
         with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
             tar.extractall(dest, filter="data")
         for name in ("Makefile", "README.md"):
@@ -220,12 +252,17 @@ def release(dest: Path, repo_url: str, ref: str, rev: str = "HEAD", root: Path =
         problems += [f"hidden test in the copy: {m}" for m in leaks(dest, root)]
         if problems:
             raise ValueError("the students' copy is not fit to hand out:\n" + "\n".join(problems))
-        _git("init", "--quiet", f"--initial-branch={ref}", cwd=dest)
+        if not update:
+            _git("init", "--quiet", f"--initial-branch={ref}", cwd=dest)
         _git("add", "--all", cwd=dest)
         message = f"d2lmha students' copy of {commit.strip()[:12]}, for {made.repo_url} at {ref}"
-        _git(*AUTHOR, "commit", "--quiet", "-m", message, cwd=dest)
+        _git(*AUTHOR, "commit", "--quiet", "--allow-empty", "-m", message, cwd=dest)
     except BaseException:
-        shutil.rmtree(dest, ignore_errors=True)
+        if update:
+            _git("reset", "--quiet", "--hard", cwd=dest)
+            _git("clean", "-fdq", cwd=dest)
+        else:
+            shutil.rmtree(dest, ignore_errors=True)
         raise
     return _git("rev-parse", "HEAD", cwd=dest, text=True).stdout.strip()
 
@@ -236,7 +273,9 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("dest", type=Path, help="a new folder for the students' repository")
+    parser.add_argument(
+        "dest", type=Path, help="a new folder, or a clone of the class repository to update"
+    )
     parser.add_argument("repo_url", help="where the students' copy will be (git URL or path)")
     parser.add_argument("ref", help="the branch the copy is committed on; every link opens it")
     parser.add_argument("--rev", default="HEAD", help="the commit to release (default HEAD)")
@@ -245,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
         commit = release(args.dest, args.repo_url, args.ref, args.rev)
     except ValueError as error:
         parser.error(str(error))
-    print(f"{args.dest}: the students' copy, one commit ({commit[:12]}) on branch {args.ref}")
+    print(f"{args.dest}: the students' copy, commit {commit[:12]} on branch {args.ref}")
     print(f"push it: git -C {args.dest} push {args.repo_url} {args.ref}")
     return 0
 
