@@ -204,6 +204,8 @@ def test_unbalanced_instructor_blocks_are_refused(text, message):
 def test_instructor_blocks_are_dropped_with_their_markers():
     text = "keep\n# instructor only: why\ndrop\n# end instructor only\nkeep too\n"
     assert tool.drop_instructor_blocks(text) == "keep\nkeep too\n"
+    spaced = "keep\n\n<!-- instructor only -->\ndrop\n<!-- end instructor only -->\n\nnext\n\n\nx\n"
+    assert tool.drop_instructor_blocks(spaced) == "keep\n\nnext\n\n\nx\n"
 
 
 def test_a_release_into_a_clone_of_the_class_repository_is_one_more_commit(tmp_path):

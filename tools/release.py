@@ -74,12 +74,12 @@ def _git(*args: str, cwd: Path, **kwargs) -> subprocess.CompletedProcess:
 
 def drop_instructor_blocks(text: str, where: str = "text") -> str:
     """``text`` without the lines from each :data:`BEGIN` marker to its :data:`END` marker,
-    both included.
+    both included (and without the second of two empty lines that meet where a block was).
 
     Raises:
         ValueError: an unclosed, unopened or nested block, naming ``where`` and the line.
     """
-    out, inside = [], None
+    out, inside, after_block = [], None, False
     for number, line in enumerate(text.splitlines(keepends=True), 1):
         if BEGIN.match(line):
             if inside is not None:
@@ -88,9 +88,13 @@ def drop_instructor_blocks(text: str, where: str = "text") -> str:
         elif END.match(line):
             if inside is None:
                 raise ValueError(f"{where}:{number}: instructor block closed but never opened")
-            inside = None
+            inside, after_block = None, True
+            continue
         elif inside is None:
-            out.append(line)
+            blank_twice = not line.strip() and out and not out[-1].strip()
+            if not (after_block and blank_twice):  # no empty line doubled where a block was
+                out.append(line)
+        after_block = False
     if inside is not None:
         raise ValueError(f"{where}:{inside}: instructor block never closed")
     return "".join(out)
