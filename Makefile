@@ -88,7 +88,7 @@ release: $(STAMP)
 # handing out the students' copy at $(REPO_URL), branch $(REF): edition, kind, path, link.
 links:
 	@test -n "$(REPO_URL)" -a -n "$(REF)" -a -n "$(HUB)" || { echo "usage: make links REPO_URL=url REF=branch HUB=https://hub"; exit 2; }
-	@$(PYTHON) -m tools.links "$(REPO_URL)" "$(REF)" "$(HUB)"
+	@$(if $(wildcard $(PY)),$(PY),$(PYTHON)) -m tools.links "$(REPO_URL)" "$(REF)" "$(HUB)"
 
 unit: $(STAMP)
 	$(VENV)/bin/pytest tests
