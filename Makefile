@@ -1,7 +1,10 @@
 # d2lmha — two commands: `make lab` opens the course, `make test` passes the tests.
 # Each installs what it needs into .venv first (once; again when pyproject.toml changes).
+# instructor only: `make release` leaves the blocks so marked out of the students' copy
 # More: `make e2e` (the course in a real browser), `make slides`, `make grade`, `make lint`,
-# `make format` and `make notebook-meta` (mechanical, re-runnable fixes; see CONTRIBUTING.md).
+# `make format` and `make notebook-meta` (mechanical, re-runnable fixes; see CONTRIBUTING.md);
+# `make release` (the students' copy) and `make links` (nbgitpuller links for a hub).
+# end instructor only
 #
 # TORCH picks the PyTorch build installed before everything else. The default,
 # torch==2.13.0, is the CPU wheel on machines that provide one locally and PyPI's
@@ -14,19 +17,14 @@ VENV        ?= .venv
 TORCH       ?= torch==2.13.0
 TORCH_INDEX ?=
 PYTEST_ARGS ?= -n 2 --dist loadscope
-SUBMISSIONS ?= submissions
-GRADE_ARGS  ?=
 # Extra arguments for `jupyter lab` (make e2e passes --no-browser, a port and a token).
 LAB_ARGS    ?=
 # JupyterLab refuses to run as root (e.g. in a container) unless told it may.
 LAB_ROOT    := $(if $(filter 0,$(shell id -u)),--allow-root,)
-CODE        := d2lmha tests benchmarks tools e2e conftest.py
-NOTEBOOK_DIRS := notebooks exercises solutions
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install sandbox lab test unit lint format notebook-meta notebooks zh exercises grade \
-        bench bench-grading e2e chromium slides clean
+.PHONY: install lab test clean
 
 install: $(STAMP)
 
@@ -50,12 +48,47 @@ lab: $(STAMP)
 
 # Two xdist workers on two cores: one torch thread each (OMP_NUM_THREADS=1), since torch's
 # default of one thread per core per process oversubscribes and slows small models ~10x.
-# Lint runs inside the suite too (tests/test_lint.py); `make lint` alone is quicker.
-# The student notebooks (exercises/) are run as blank submissions by the grading tests, which
-# fail if any of their cells raises, so nbval does not run them a second time.
 # --dist loadscope: a notebook's cells stay on one worker, in one kernel.
-test: $(STAMP) sandbox
-	OMP_NUM_THREADS=1 $(VENV)/bin/pytest $(PYTEST_ARGS) --nbval-lax --nbval-current-env tests notebooks solutions
+# In the instructor's copy: every test. Lint runs inside the suite too (tests/test_lint.py);
+# `make lint` alone is quicker. The student notebooks (exercises/) are run as blank
+# submissions by the grading tests, which fail if any of their cells raises, so nbval does not
+# run them a second time. In a students' copy (`make release`: no tests/, no solutions/):
+# every chapter and every blank exercise set, both editions, run by nbval (a cell that
+# raises fails; the chapters' checked outputs must match).
+TEST_PATHS := $(if $(wildcard solutions),tests notebooks solutions,notebooks exercises)
+test: $(STAMP) $(if $(wildcard solutions),sandbox)
+	OMP_NUM_THREADS=1 $(VENV)/bin/pytest $(PYTEST_ARGS) --nbval-lax --nbval-current-env $(TEST_PATHS)
+
+clean:
+	rm -rf $(VENV) build dist .pytest_cache
+
+# instructor only: from here to the end, the instructor's targets (not in a students' copy)
+SUBMISSIONS ?= submissions
+GRADE_ARGS  ?=
+CODE        := d2lmha tests benchmarks tools e2e conftest.py
+NOTEBOOK_DIRS := notebooks exercises solutions
+# make release / make links: the students' copy, its repository and the branch it is on.
+DEST        ?= build/release
+REPO_URL    ?=
+REF         ?=
+HUB         ?=
+
+.PHONY: sandbox unit lint format notebook-meta notebooks zh exercises grade bench bench-grading \
+        e2e chromium slides release links
+
+# The students' copy, to hand out: a new git repository in $(DEST) (one commit on branch
+# $(REF)) with the chapters, the student notebooks and the package, and no solutions, hidden
+# tests or instructor's guide; every Colab, Binder and install link points at $(REPO_URL) at
+# $(REF). Then push it: git -C $(DEST) push $(REPO_URL) $(REF). See tools/release.py.
+release: $(STAMP)
+	@test -n "$(REPO_URL)" -a -n "$(REF)" || { echo "usage: make release DEST=dir REPO_URL=url REF=branch"; exit 2; }
+	$(PY) -m tools.release "$(DEST)" "$(REPO_URL)" "$(REF)"
+
+# One nbgitpuller link per chapter and exercise set, both editions, for a JupyterHub at $(HUB)
+# handing out the students' copy at $(REPO_URL), branch $(REF): edition, kind, path, link.
+links:
+	@test -n "$(REPO_URL)" -a -n "$(REF)" -a -n "$(HUB)" || { echo "usage: make links REPO_URL=url REF=branch HUB=https://hub"; exit 2; }
+	@$(if $(wildcard $(PY)),$(PY),$(PYTHON)) -m tools.links "$(REPO_URL)" "$(REF)" "$(HUB)"
 
 unit: $(STAMP)
 	$(VENV)/bin/pytest tests
@@ -145,6 +178,4 @@ chromium:
 # slides open offline; without npm they load them from nbconvert's default CDN when viewed.
 slides: $(STAMP)
 	$(PY) -m tools.slides build/slides
-
-clean:
-	rm -rf $(VENV) build dist .pytest_cache
+# end instructor only

@@ -12,6 +12,7 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
 from tools import notebooks as tool
+from tools.links import course_links, links
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = tool.all_notebooks()
@@ -45,7 +46,7 @@ def test_chapter_header_links_to_colab_and_binder(path):
     assert title.startswith("# ") and blank == ""
     assert links == tool.badges(path)
     where = path.relative_to(ROOT).as_posix()
-    assert f"/blob/{tool.release()[1]}/{where})" in links
+    assert f"/blob/{course_links().ref}/{where})" in links
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
@@ -125,31 +126,40 @@ def test_setup_cell_does_nothing_where_d2lmha_imports(folder, edition, monkeypat
 
 
 @pytest.mark.parametrize("folder, edition", PLACES)
-def test_setup_cell_installs_the_release_where_d2lmha_is_missing(folder, edition, monkeypatch):
-    url, tag = tool.release()
-    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
-    assert tag == f"v{version}"
+def test_setup_cell_installs_from_the_repository_at_the_ref_where_d2lmha_is_missing(
+    folder, edition, monkeypatch
+):
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    url, ref = pyproject["project"]["urls"]["Repository"], pyproject["tool"]["d2lmha"]["ref"]
     (line,) = _run_setup_cell(folder, edition, monkeypatch, importable=False)
     extras = {
         ("notebooks", "en"): "",
         ("notebooks", "zh"): "[zh]",
     }.get((folder, edition), "[grade,zh]" if edition == "zh" else "[grade]")
-    assert line == f'install --quiet "d2lmha{extras} @ git+{url}@{tag}"'
-
-
-def test_release_refuses_a_repository_that_is_not_github(tmp_path):
-    text = (
-        (ROOT / "pyproject.toml")
-        .read_text()
-        .replace('Repository = "https://github.com/', 'Repository = "https://example.org/')
-    )
-    (tmp_path / "pyproject.toml").write_text(text)
-    with pytest.raises(ValueError, match="Repository must be"):
-        tool.release(tmp_path)
+    assert line == f'install --quiet "d2lmha{extras} @ git+{url}@{ref}"'
 
 
 def test_readme_links_every_chapter_to_colab_and_binder():
     readme = (ROOT / "README.md").read_text()
-    for path in (p for p in NOTEBOOKS if p.parent.name == "notebooks"):
+    assert tool.readme(readme) == readme, "run `make notebook-meta` (the README's links table)"
+    for path in (p for p in NOTEBOOKS if tool.place(p)[0] == "notebooks"):
         for link in tool.badges(path).split(" · "):
             assert link.split("](", 1)[1].rstrip(")") in readme, path.name
+
+
+def test_a_repository_off_github_gets_the_links_it_can_have(tmp_path):
+    """A class's copy on another git server: Binder's git link, no Colab (GitHub only); on a
+    local path: neither, and the chapter's header keeps no empty badge line."""
+    path = ROOT / "notebooks" / "01_single_head_attention.ipynb"
+    gitlab = links("https://gitlab.example.edu/class/d2lmha.git", "fall-2026")
+    assert tool.badges(path, made=gitlab) == (
+        "[Launch on Binder](https://mybinder.org/v2/git/"
+        "https%3A%2F%2Fgitlab.example.edu%2Fclass%2Fd2lmha.git/fall-2026"
+        "?urlpath=lab/tree/notebooks/01_single_head_attention.ipynb)"
+    )
+    local = links("file:///srv/class/d2lmha", "main")
+    assert tool.badges(path, made=local) == ""
+    nb = tool.add_setup(nbformat.read(path, as_version=4), path, made=local)
+    header = next(c for c in nb.cells if c.cell_type == "markdown").source.split("\n")
+    assert header[0].startswith("# ") and header[1] == "" and header[2].strip() != ""
+    assert "Colab" not in header[2] and "Binder" not in header[2]

@@ -26,8 +26,10 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import re
 import statistics
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import date
@@ -45,12 +47,17 @@ SOLUTIONS = ("solutions", "solutions/zh")
 
 @dataclass
 class Run:
-    """One execution of one notebook: kernel CPU seconds (user + sys), wall seconds, error."""
+    """One execution of one notebook: kernel CPU seconds (user + sys), wall seconds, error,
+    and memory: the peak of the kernel's and its children's summed resident set size, sampled
+    (``peak_rss_bytes``), and the kernel process's own high-water mark (``kernel_hwm_bytes``,
+    Linux's ``VmHWM``: exact, not sampled; 0 where ``/proc`` is missing)."""
 
     cpu_s: float
     wall_s: float
     error: str = ""
     cells: dict[int, float] = field(default_factory=dict)  # code cell index -> its CPU seconds
+    peak_rss_bytes: int = 0
+    kernel_hwm_bytes: int = 0
 
 
 def kernel_cpu_seconds(pid: int) -> float:
@@ -66,6 +73,60 @@ def kernel_cpu_seconds(pid: int) -> float:
     return total
 
 
+def tree_rss_bytes(pid: int) -> int:
+    """Resident set size of process ``pid`` plus its living descendants, in bytes (0 if gone).
+
+    Shared pages (the Python and torch libraries) count once per process, as a per-user
+    memory limit that sums resident sets would count them; a hub's cgroup counts them once."""
+    try:
+        proc = psutil.Process(pid)
+        family = [proc, *proc.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0
+    total = 0
+    for p in family:
+        try:
+            total += p.memory_info().rss
+        except psutil.NoSuchProcess:
+            continue
+    return total
+
+
+def high_water_mark_bytes(pid: int) -> int:
+    """The peak resident set size of process ``pid`` (``VmHWM`` in ``/proc/PID/status``), in
+    bytes; 0 where it cannot be read (not Linux, process gone)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    match = re.search(r"^VmHWM:\s+(\d+) kB", status, re.M)
+    return int(match.group(1)) * 1024 if match else 0
+
+
+class PeakSampler:
+    """Samples :func:`tree_rss_bytes` of ``pid`` every ``interval_s`` seconds in a thread and
+    keeps the largest (``peak``): use as a context manager around the run."""
+
+    def __init__(self, pid: int, interval_s: float = 0.05):
+        self.pid, self.interval_s, self.peak = pid, interval_s, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, tree_rss_bytes(self.pid))
+            self._stop.wait(self.interval_s)
+
+    def __enter__(self) -> PeakSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, tree_rss_bytes(self.pid))
+
+
 def run_once(path: Path, timeout: int = 600) -> Run:
     """Execute ``path`` (an in-memory copy) in a fresh kernel; measure it before shut-down."""
     nb = nbformat.read(path, as_version=4)
@@ -79,18 +140,20 @@ def run_once(path: Path, timeout: int = 600) -> Run:
     with client.setup_kernel():
         pid = client.km.provisioner.pid
         cells, before = {}, kernel_cpu_seconds(pid)
-        try:
-            for index, cell in enumerate(nb.cells):
-                client.execute_cell(cell, index)
-                if cell.cell_type == "code":
-                    now = kernel_cpu_seconds(pid)
-                    cells[index], before = now - before, now
-            error = ""
-        except Exception as exc:  # a failing or timed-out cell: reported, not raised
-            error = f"cell {index}: {type(exc).__name__}: {str(exc).splitlines()[0][:120]}"
+        with PeakSampler(pid) as memory:
+            try:
+                for index, cell in enumerate(nb.cells):
+                    client.execute_cell(cell, index)
+                    if cell.cell_type == "code":
+                        now = kernel_cpu_seconds(pid)
+                        cells[index], before = now - before, now
+                error = ""
+            except Exception as exc:  # a failing or timed-out cell: reported, not raised
+                error = f"cell {index}: {type(exc).__name__}: {str(exc).splitlines()[0][:120]}"
         wall = time.perf_counter() - start
         cpu = kernel_cpu_seconds(pid)
-    return Run(cpu, wall, error, cells)
+        hwm = high_water_mark_bytes(pid)
+    return Run(cpu, wall, error, cells, memory.peak, hwm)
 
 
 def notebooks(paths: list[str]) -> list[Path]:

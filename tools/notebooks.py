@@ -2,14 +2,15 @@
 
     python -m tools.notebooks all            # the three below, in this order
     python -m tools.notebooks setup [PATH…]  # first cell: install d2lmha when missing; badges
+                                             # (and, without PATH, the README's links table)
     python -m tools.notebooks slides [PATH…] # reveal.js slide types on every cell
     python -m tools.notebooks strip [PATH…]  # transient metadata off (outputs, counts kept)
 
 With no PATH, every ``*.ipynb`` in ``notebooks/``, ``exercises/`` and ``solutions/``. Running a
 command twice changes nothing the second time; ``tests/test_notebook_meta.py`` fails while a
-committed notebook differs from what these commands make of it. The repository and the release
-tag in the set-up cell and the badges come from one place, ``pyproject.toml``
-(``[project.urls] Repository`` and ``project.version`` → tag ``v<version>``).
+committed notebook differs from what these commands make of it. The repository and the ref in
+the set-up cell and the badges come from one place, ``pyproject.toml`` (``[project.urls]
+Repository`` and ``[tool.d2lmha] ref``), through :func:`tools.links.course_links`.
 """
 
 from __future__ import annotations
@@ -18,16 +19,20 @@ import argparse
 import copy
 import re
 import sys
-import tomllib
 from pathlib import Path
 
 import nbformat
+
+from tools.links import Links, course_links
 
 ROOT = Path(__file__).resolve().parents[1]
 FOLDERS = ("notebooks", "exercises", "solutions")
 SETUP_ID = "d2lmha-setup"  # a fixed cell id keeps the set-up cell's diffs quiet
 SETUP_MARK = "# Set-up for Colab"  # the first line of the set-up cell
-BADGE_MARK = "[Open in Colab]("
+BADGE_MARK = "[Open in Colab]("  # a chapter's badge line starts with one of these
+BINDER_MARK = "[Launch on Binder]"
+COLAB_BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
+BINDER_BADGE = "https://mybinder.org/badge_logo.svg"
 # nbstripout's defaults (execution timestamps, collapsed/scrolled state, signature), less the
 # widget state (metadata.widgets: what renders chapter 04's viewer in a saved notebook), plus
 # the Python patch version that nbclient records.
@@ -65,84 +70,114 @@ def place(path: Path) -> tuple[str, str]:
     return path.parent.name, "en"
 
 
-def release(root: Path = ROOT) -> tuple[str, str]:
-    """``(repository URL, tag)`` from ``pyproject.toml``: the one place they are written.
-
-    Raises:
-        ValueError: no ``[project.urls] Repository``, or it is not a GitHub ``https`` URL
-            (the Colab and Binder links need GitHub's owner/name).
-    """
-    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
-    url = project.get("urls", {}).get("Repository", "")
-    if not re.fullmatch(r"https://github\.com/[\w.-]+/[\w.-]+", url):
-        raise ValueError(
-            f"pyproject.toml [project.urls] Repository must be "
-            f"https://github.com/OWNER/NAME, got {url!r}"
-        )
-    return url, f"v{project['version']}"
-
-
-def setup_source(folder: str, root: Path = ROOT, edition: str = "en") -> str:
+def setup_source(
+    folder: str, root: Path = ROOT, edition: str = "en", made: Links | None = None
+) -> str:
     """The first cell of a notebook in ``folder``: install the course where it is missing.
 
     Where ``d2lmha`` imports (``make lab``, Binder, the grading sandbox, which is offline) the
     cell does nothing; pip runs only where it does not (Colab). Exercise sets also need
     otter-grader, hence the ``grade`` extra there; the 中文 edition needs a CJK font for its
-    figures, the ``zh`` extra.
+    figures, the ``zh`` extra. ``made``: the links to install from (default: this
+    repository's, :func:`tools.links.course_links`).
     """
-    url, tag = release(root)
-    extras = [e for e, want in (("grade", folder != "notebooks"), ("zh", edition == "zh")) if want]
-    extra = f"[{','.join(extras)}]" if extras else ""
+    made = made or course_links(root)
+    extras = tuple(
+        e for e, want in (("grade", folder != "notebooks"), ("zh", edition == "zh")) if want
+    )
     head = (
         f"{SETUP_MARK} (or any Jupyter without the course): installs d2lmha from its\n"
-        f"# repository at release {tag}. Where d2lmha is installed (make lab, Binder) it does "
+        f"# repository at {made.ref}. Where d2lmha is installed (make lab, Binder) it does "
         "nothing.\n"
         if edition == "en"
-        else f"{SETUP_MARK}（或任何未安装本课程的 Jupyter）：从仓库安装 d2lmha {tag}。\n"
+        else f"{SETUP_MARK}（或任何未安装本课程的 Jupyter）：从仓库的 {made.ref} 安装 d2lmha。\n"
         "# 已安装 d2lmha 时（make lab、Binder）这个单元什么也不做。\n"
     )
     return (
         head + "try:\n"
         "    import d2lmha  # noqa: F401\n"
         "except ImportError:\n"
-        f'    %pip install --quiet "d2lmha{extra} @ git+{url}@{tag}"'
+        f'    %pip install --quiet "{made.install(extras)}"'
     )
 
 
-def badges(path: Path, root: Path = ROOT) -> str:
+def badges(path: Path, root: Path = ROOT, made: Links | None = None) -> str:
     """The header line of a chapter: links that open it in Colab and on Binder (text links,
-    so nothing is fetched when the notebook is read offline)."""
-    url, tag = release(root)
-    owner_name = url.removeprefix("https://github.com/")
+    so nothing is fetched when the notebook is read offline); those the repository allows
+    (Colab opens GitHub only; Binder no local repository), "" where there is none."""
+    made = made or course_links(root)
     folder, edition = place(path)
     where = f"{folder}/{path.name}" if edition == "en" else f"{folder}/{edition}/{path.name}"
-    return (
-        f"{BADGE_MARK}https://colab.research.google.com/github/{owner_name}/blob/{tag}/"
-        f"{where}) · [Launch on Binder](https://mybinder.org/v2/gh/{owner_name}/{tag}"
-        f"?urlpath=lab/tree/{where})"
-    )
+    parts = [
+        f"{label}({url})"
+        for label, url in ((BADGE_MARK[:-1], made.colab(where)), (BINDER_MARK, made.binder(where)))
+        if url is not None
+    ]
+    return " · ".join(parts)
+
+
+README_BEGIN = "<!-- links: made by `make notebook-meta` (tools/notebooks.py, readme) -->"
+README_END = "<!-- links: end -->"
+
+
+def readme_links(root: Path = ROOT, made: Links | None = None) -> str:
+    """The README's "Run online" table: each chapter of both editions in Colab and on Binder,
+    and the set-up cell's pip requirement (``made``: the links; default this repository's)."""
+    made = made or course_links(root)
+    rows = ["| chapter | Colab | Binder |", "| --- | --- | --- |"]
+    for sub in ("", "zh/"):
+        for path in sorted((Path(root) / "notebooks" / sub).glob("[0-9][0-9]_*.ipynb")):
+            where = path.relative_to(root).as_posix()
+            name = f"{path.name[:2]}{' 中文' if sub else ''}"
+            colab, binder = made.colab(where), made.binder(where)
+            rows.append(
+                f"| {name} | "
+                + (f"[![Open in Colab]({COLAB_BADGE})]({colab})" if colab else "—")
+                + " | "
+                + (f"[![Launch on Binder]({BINDER_BADGE})]({binder})" if binder else "—")
+                + " |"
+            )
+    install = f'`%pip install "{made.install()}"`'
+    return "\n".join([README_BEGIN, *rows, "", f"The set-up cell: {install}.", README_END])
+
+
+def readme(text: str, root: Path = ROOT, made: Links | None = None) -> str:
+    """``text`` (a README) with its links block (between :data:`README_BEGIN` and
+    :data:`README_END`) made anew by :func:`readme_links`.
+
+    Raises:
+        ValueError: the README has no such block.
+    """
+    start, end = text.find(README_BEGIN), text.find(README_END)
+    if start < 0 or end < start:
+        raise ValueError(f"the README has no links block ({README_BEGIN} … {README_END})")
+    return text[:start] + readme_links(root, made) + text[end + len(README_END) :]
 
 
 def _is_setup(cell) -> bool:
     return cell.cell_type == "code" and cell.source.startswith(SETUP_MARK)
 
 
-def add_setup(nb, path: Path, root: Path = ROOT):
+def _is_badge_line(line: str) -> bool:
+    return line.startswith((BADGE_MARK, BINDER_MARK))
+
+
+def add_setup(nb, path: Path, root: Path = ROOT, made: Links | None = None):
     """Put the set-up cell first (replacing an older one) and, in a chapter, the badges under
-    the title of the first markdown cell."""
+    the title of the first markdown cell; ``made``: the links (default: this repository's)."""
+    made = made or course_links(root)
     folder, edition = place(path)
     nb.cells = [c for c in nb.cells if not _is_setup(c)]
-    cell = nbformat.v4.new_code_cell(setup_source(folder, root, edition))
+    cell = nbformat.v4.new_code_cell(setup_source(folder, root, edition, made))
     cell.id = SETUP_ID
     nb.cells.insert(0, cell)
     if folder == "notebooks":
         header = next(c for c in nb.cells if c.cell_type == "markdown")
-        title, *rest = [
-            line for line in header.source.split("\n") if not line.startswith(BADGE_MARK)
-        ]
+        title, *rest = [line for line in header.source.split("\n") if not _is_badge_line(line)]
         while rest and not rest[0].strip():
             rest.pop(0)
-        header.source = "\n".join([title, "", badges(path, root), "", *rest]).rstrip("\n")
+        line = badges(path, root, made)
+        header.source = "\n".join([title, "", *([line, ""] if line else []), *rest]).rstrip("\n")
     return nb
 
 
@@ -218,6 +253,12 @@ def main(argv=None) -> int:
     for path in paths:
         if apply(steps, path.resolve()):
             print(f"{args.command}: {path}")
+    if args.command in ("all", "setup") and not args.paths:
+        before = (ROOT / "README.md").read_text(encoding="utf-8")
+        after = readme(before)
+        if after != before:
+            (ROOT / "README.md").write_text(after, encoding="utf-8")
+            print(f"{args.command}: README.md")
     return 0
 
 
