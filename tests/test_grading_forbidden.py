@@ -100,6 +100,9 @@ def test_an_answer_cell_that_names_a_forbidden_name_is_flagged():
     warning = forbidden_warning(added, QUESTIONS, NAMES)
     assert "q3's answer names merge_heads" in warning
     assert "q2's" not in warning  # the import cell defines nothing of q2's
+    # the learner's own merge_heads after a blank answer's "..." is not the package's
+    own = _notebook(("def merge_heads(c):\n    ...", True), ("merge_heads = lambda c: c", False))
+    assert forbidden_warning(own, QUESTIONS, NAMES) == ""
     uses = _notebook(("def merge_heads(c):\n    return d2lmha.merge_heads(c)", False))
     assert "q3's answer names merge_heads" in forbidden_warning(uses, QUESTIONS, NAMES)
 

@@ -73,7 +73,7 @@ def test_plausible_mistakes_get_partial_credit(graded_class, key):
             assert points == possible[question], (key, question, points)
 
 
-def test_points(key):
+def points_by_test(key):
     """``[(question, points, calls a learner function)]``, one per test of the set."""
     built = build(key)
     plan, _ = read_container(built.plan_data, 1 << 30)
@@ -86,7 +86,7 @@ def test_points(key):
 
 def function_questions(key):
     """The questions of a set whose tests call a learner function (implement, fix)."""
-    return {question for question, _, calls in test_points(key) if calls}
+    return {question for question, _, calls in points_by_test(key) if calls}
 
 
 @pytest.mark.parametrize("key", sorted(SETS))
@@ -95,7 +95,7 @@ def test_half_the_points_test_understanding(key):
     a diagnosis, a measurement), not a function they wrote, hold at least half the points; and
     each question's kind (its config) agrees: an implement question's points are all function
     points, and it names what it may not call."""
-    points = test_points(key)
+    points = points_by_test(key)
     total = sum(p for _, p, _ in points)
     understanding = sum(p for _, p, calls in points if not calls)
     assert len(QUESTIONS[key]) >= 4 and understanding >= total / 2, (key, understanding, total)
@@ -146,11 +146,19 @@ def test_handing_the_work_to_a_ready_made_function_earns_nothing(graded_class, k
     message saying it is off limits), full marks elsewhere, and a warning naming the question."""
     row = graded_class["table"].loc[f"sets/{key}_delegating_{question}.ipynb"]
     possible = build(key).possible
-    values = sum(p for q, p, calls in test_points(key) if q == question and not calls)
+    values = sum(p for q, p, calls in points_by_test(key) if q == question and not calls)
     assert row["error"] == "" and float(row[f"{key}/{question}"]) == values, row.to_dict()
     assert "is off limits here" in row["failed"], row["failed"]
     others = {q: float(row[f"{key}/{q}"]) for q in possible if q != question}
     assert others == {q: p for q, p in possible.items() if q != question}, row["failed"]
     assert f"{question}'s answer names " in row["warning"], row["warning"]
-    solution = graded_class["table"].loc[f"sets/{key}_solution.ipynb"]
-    assert "may not call" not in solution["warning"], solution["warning"]
+
+
+@pytest.mark.parametrize("key", sorted(SETS))
+def test_honest_answers_are_not_flagged(graded_class, key):
+    """The text check flags names, not the learner's own functions: no solution, blank,
+    mistaken or degenerate answer (whose functions share names with the package's, as set 02's
+    merge_heads) carries the warning."""
+    for role in ("solution", "zh_solution", "blank", "zh_blank", "wrong", "zh_wrong", "degenerate"):
+        warning = graded_class["table"].loc[f"sets/{key}_{role}.ipynb", "warning"]
+        assert "may not call" not in warning, (key, role, warning)

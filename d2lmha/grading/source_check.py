@@ -68,8 +68,8 @@ def answers_by_question(nb, learner_names: dict) -> dict[str, list[str]]:
     for source, tagged in _sources(nb):
         check = _CHECK.search(source)
         if check and not tagged:
-            for waiting in pending:
-                answers.setdefault(check.group(1), []).append(waiting)
+            found = answers.setdefault(check.group(1), [])
+            found += [waiting for waiting in pending if waiting not in found]
             pending = []
             continue
         if tagged:
@@ -85,7 +85,7 @@ def _naming(word: str, own: bool) -> re.Pattern:
     name) an attribute ``.word`` or an import of it."""
     word = re.escape(word)
     if own:
-        return re.compile(rf"\.\s*{word}\b|^[ \t]*(?:from|import)\b[^\n]*\b{word}\b", re.M)
+        return re.compile(rf"\.[ \t]*{word}\b|^[ \t]*(?:from|import)\b[^\n]*\b{word}\b", re.M)
     return re.compile(rf"\b{word}\b")
 
 
