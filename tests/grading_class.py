@@ -29,15 +29,19 @@ import nbformat
 import pandas as pd
 
 from d2lmha import grading
+from d2lmha.grading.questions import question_configs
 
 import hostile
 
 SETS = grading.exercise_sets()
+# Each question's kind and what it may not call: the question configs of the set's source, the
+# one place these are written (the build reads the same).
+QUESTIONS = {key: question_configs(master) for key, master in SETS.items()}
 MISTAKES = {key: importlib.import_module(f"mistakes_{key}").MISTAKES for key in SETS}
 # Each set's planned degenerate answers (no work: identity, zeros, a constant, an error), a
 # cell that redefines every function of the set; they must earn nothing.
-# Per implement question, a cell that hands the work to a ready-made equivalent (appended to
-# the solution): it must earn nothing on that question.
+# Per question with forbidden names, a cell that hands the work to one of them (appended to the
+# solution): it must earn nothing on that question's function tests.
 DELEGATING = {
     key: getattr(importlib.import_module(f"mistakes_{key}"), "DELEGATING", {}) for key in SETS
 }

@@ -22,22 +22,13 @@ DEGENERATE = (
     "sliding_window_attention = lambda Q, K, V, *args, **kwargs: Q\n"
 )
 
-# What each implement question may not call: the package's or PyTorch's ready-made equivalent.
-# The grader's trusted side reads each answer cell as text and warns when it names one of these.
-FORBIDDEN = {
-    "q1": ["DotProductAttention", "masked_softmax", "scaled_dot_product_attention"],
-    "q4": ["DotProductAttention", "masked_softmax", "scaled_dot_product_attention"],
-}
-
-# Per implement question, a cell that redefines the learner's function by delegating to a
-# ready-made equivalent (appended to the solution notebook): it must score 0 on its question.
-# q1: PyTorch's attention gives the softmax weights, not the scores; their log differs from the
-# scores by a constant per row, which every test sees (the shape test checks a value too).
-# q4 has no entry: no ready-made sliding-window attention exists, and the part of it that
-# d2lmha.DotProductAttention(mask=...) would do (scale, softmax, weighted sum) is chapter 01's own
-# code: a delegating answer must still build the window mask, which is what the tests check, so
-# it earns the points the mask earns. The text check (FORBIDDEN) is what flags it.
+# Per question that names what it may not call (the "forbidden" list of its question config in
+# the solution notebook, the one source of those names), a cell that redefines the learner's
+# function by delegating to one of them (appended to the solution notebook): it must earn none of
+# the points of that question's function tests, and its row must carry the grader's warning.
 DELEGATING = {
+    # PyTorch's attention gives the softmax weights, not the scores; their log differs from the
+    # scores by a constant per row, which every test sees (the shape test checks a value too).
     "q1": (
         "def scaled_scores(Q, K, temperature=1.0):\n"
         "    n = K.shape[-2]\n"
@@ -45,5 +36,15 @@ DELEGATING = {
         "    scale = 1 / (temperature * math.sqrt(Q.shape[-1]))\n"
         "    F = torch.nn.functional\n"
         "    return F.scaled_dot_product_attention(Q, K, eye, scale=scale).log()\n"
+    ),
+    # the chapter's attention layer with the window as its mask: the forbidden name raises
+    "q4": (
+        "def sliding_window_attention(Q, K, V, window):\n"
+        "    n = Q.shape[-2]\n"
+        "    i = torch.arange(n, device=Q.device)[:, None]\n"
+        "    j = torch.arange(n, device=Q.device)[None, :]\n"
+        "    attention = d2lmha.DotProductAttention().eval()\n"
+        "    out = attention(Q, K, V, mask=(j <= i) & (j > i - window))\n"
+        "    return out, attention.attention_weights\n"
     ),
 }

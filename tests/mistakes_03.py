@@ -25,9 +25,26 @@ DEGENERATE = (
     "rope_half_split = lambda X, *args, **kwargs: X\n"
 )
 
-# What each implement question may not call: the package's or PyTorch's ready-made equivalent.
-# The grader's trusted side reads each answer cell as text and warns when it names one of these.
-FORBIDDEN = {
-    "q3": ["sinusoidal_encoding", "PositionalEncoding"],
-    "q5": ["rotary_embedding", "RotaryEmbedding", "rope_angles"],
+# Per question that names what it may not call (the "forbidden" list of its question config in
+# the solution notebook, the one source of those names), a cell that redefines the learner's
+# function by delegating to one of them (appended to the solution notebook): it must earn none of
+# the points of that question's function tests, and its row must carry the grader's warning.
+DELEGATING = {
+    # the package's table, and the nearest row of it
+    "q3": (
+        "def decode_position(p, base=10000.0):\n"
+        "    table = d2lmha.sinusoidal_encoding(40000, p.shape[-1], base, p.dtype, p.device)\n"
+        "    nearest = torch.cdist(p.reshape(-1, p.shape[-1]), table).argmin(-1)\n"
+        "    return nearest.reshape(p.shape[:-1])\n"
+    ),
+    # the package's (interleaved) RoPE on the pairs reordered, one position at a time
+    "q5": (
+        "def rope_half_split(X, positions, base=10000.0):\n"
+        "    half = X.shape[-1] // 2\n"
+        "    inter = torch.stack([X[..., :half], X[..., half:]], dim=-1).flatten(-2)\n"
+        "    rows = [d2lmha.rotary_embedding(inter[..., m:m + 1, :], base, int(p))\n"
+        "            for m, p in enumerate(positions.tolist())]\n"
+        "    out = torch.cat(rows, dim=-2).unflatten(-1, (half, 2))\n"
+        "    return torch.cat([out[..., 0], out[..., 1]], dim=-1)\n"
+    ),
 }

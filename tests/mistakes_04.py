@@ -31,9 +31,23 @@ DEGENERATE = (
     "mean_attention_distance = lambda *args, **kwargs: torch.ones(1)\n"
 )
 
-# What each implement question may not call: the package's or PyTorch's ready-made equivalent.
-# The grader's trusted side reads each answer cell as text and warns when it names one of these.
-FORBIDDEN = {
-    "q1": ["transpose_output", "split_heads"],
-    "q3": ["offset_score", "sink_score", "head_type_scores"],
+# Per question that names what it may not call (the "forbidden" list of its question config in
+# the solution notebook, the one source of those names), a cell that redefines the learner's
+# function by delegating to one of them (appended to the solution notebook): it must earn none of
+# the points of that question's function tests, and its row must carry the grader's warning.
+DELEGATING = {
+    # the package's d2l fold-back, then the heads split off the features
+    "q1": (
+        "def unfold_heads(weights, num_heads):\n"
+        "    merged = d2lmha.transpose_output(weights, num_heads)\n"
+        "    return merged.unflatten(-1, (num_heads, -1)).transpose(1, 2)\n"
+    ),
+    # the package's per-offset scores, weighted by the distance
+    "q3": (
+        "def mean_attention_distance(weights, attention_mask):\n"
+        "    n = weights.shape[-1]\n"
+        "    from d2lmha.head_types import offset_score\n"
+        "    return sum(abs(o) * offset_score(weights, o, attention_mask)\n"
+        "               for o in range(-n + 1, n) if o)\n"
+    ),
 }

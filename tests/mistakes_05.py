@@ -23,10 +23,30 @@ DEGENERATE = (
     "    raise ValueError('no')\n"
 )
 
-# What each implement question may not call: the package's or PyTorch's ready-made equivalent.
-# The grader's trusted side reads each answer cell as text and warns when it names one of these.
-FORBIDDEN = {
-    "q1": ["MultiHeadAttention"],
-    "q3": ["normalize_by_layer", "head_importance"],
-    "q5": ["pruning_order", "pruning_masks", "pruning_curve"],
+# Per question that names what it may not call (the "forbidden" list of its question config in
+# the solution notebook, the one source of those names), a cell that redefines the learner's
+# function by delegating to one of them (appended to the solution notebook): it must earn none of
+# the points of that question's function tests, and its row must carry the grader's warning.
+DELEGATING = {
+    "q1": (
+        "def gated_output(heads, head_mask, W_o):\n"
+        "    gate = head_mask if head_mask.dim() == 2 else head_mask[None]\n"
+        "    return W_o(d2lmha.merge_heads(heads * gate[:, :, None, None].to(heads.dtype)))\n"
+    ),
+    "q3": (
+        "def importance_by_layer(gradients):\n"
+        "    return importance.normalize_by_layer(gradients.abs().mean(dim=0))\n"
+    ),
+    "q5": (
+        "def prune_keeping_one(scores, count):\n"
+        "    layers, heads = scores.shape\n"
+        "    if count < 0 or count > layers * (heads - 1):\n"
+        "        raise ValueError('too many heads')\n"
+        "    mask, left, removed = torch.ones_like(scores), [heads] * layers, 0\n"
+        "    for index in importance.pruning_order(scores).tolist():\n"
+        "        layer, head = divmod(index, heads)\n"
+        "        if removed < count and left[layer] > 1:\n"
+        "            mask[layer, head], left[layer], removed = 0, left[layer] - 1, removed + 1\n"
+        "    return mask\n"
+    ),
 }

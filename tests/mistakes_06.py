@@ -31,21 +31,20 @@ DEGENERATE = (
     "pre_ln_decoder = lambda block, X, *args, **kwargs: torch.zeros_like(X)\n"
 )
 
-# What each implement question may not call: the package's or PyTorch's ready-made equivalent.
-# The grader's trusted side reads each answer cell as text and warns when it names one of these.
-FORBIDDEN = {
-    "q3": ["causal_mask", "valid_lens_mask", "generate_square_subsequent_mask"],
-    "q4": ["to_torch_decoder_layer", "TransformerDecoderLayer"],
-}
-
-# Per implement question, a cell that redefines the learner's function by delegating to a
-# ready-made equivalent (appended to the solution notebook): it must score 0 on its question.
-# q4 asks for the block's output and its cross-attention's weights of the call: PyTorch's
-# norm_first=True layer gives the output but no weights, and the block's own layer has computed
-# none, so every test (each checks the weights) fails. q3 has no entry: its fix *is* a call of
-# PyTorch's layer; building its masks with d2lmha's helpers gives the same values (FORBIDDEN
-# flags it).
+# Per question that names what it may not call (the "forbidden" list of its question config in
+# the solution notebook, the one source of those names), a cell that redefines the learner's
+# function by delegating to one of them (appended to the solution notebook): it must earn none of
+# the points of that question's function tests, and its row must carry the grader's warning.
 DELEGATING = {
+    # the package's masks, inverted for PyTorch
+    "q3": (
+        "def torch_decoder(layer, X, memory, src_valid_lens):\n"
+        "    future = ~d2lmha.causal_mask(X.shape[1], device=X.device)\n"
+        "    keep = d2lmha.valid_lens_mask(src_valid_lens.to(X.device), 1, memory.shape[1])\n"
+        "    return layer(X, memory, tgt_mask=future, memory_key_padding_mask=~keep[:, 0])\n"
+    ),
+    # PyTorch's norm_first=True layer gives the output but no weights, and the block's own layer
+    # has computed none: every test (each checks the weights) fails, and the name raises anyway.
     "q4": (
         "def pre_ln_decoder(block, X, enc_outputs, enc_valid_lens=None):\n"
         "    layer = d2lmha.to_torch_decoder_layer(block).eval()\n"

@@ -41,9 +41,30 @@ DEGENERATE = (
     "mean_pool_heads = lambda W, *args, **kwargs: W\n"
 )
 
-# What each implement question may not call: the package's or PyTorch's ready-made equivalent.
-# The grader's trusted side reads each answer cell as text and warns when it names one of these.
-FORBIDDEN = {
-    "q2": ["KVCache", "cache=", "causal_mask", "scaled_dot_product_attention"],
-    "q4": ["mean_pool_kv_heads", "convert_to_gqa", "_pooled"],
+# Per question that names what it may not call (the "forbidden" list of its question config in
+# the solution notebook, the one source of those names), a cell that redefines the learner's
+# function by delegating to one of them (appended to the solution notebook): it must earn none of
+# the points of that question's function tests, and its row must carry the grader's warning.
+DELEGATING = {
+    # the package's cache and the layer's own cached forward (issue #22: this scored 5/5)
+    "q2": (
+        "def attend_with_cache(layer, X_new, past_K, past_V):\n"
+        "    cache = d2lmha.KVCache()\n"
+        "    if past_K.shape[2]:\n"
+        "        cache.update(past_K, past_V)\n"
+        "    out = layer(X_new, X_new, X_new, cache=cache)\n"
+        "    return out, cache.keys, cache.values\n"
+    ),
+    # the package's pooling of a Linear's rows
+    "q4": (
+        "def mean_pool_heads(W, num_heads, num_kv_heads):\n"
+        "    from d2lmha.gqa import _pooled\n"
+        "    rows = W.reshape(W.shape[0], -1)\n"
+        "    linear = torch.nn.Linear(rows.shape[1], rows.shape[0], bias=False, dtype=W.dtype,\n"
+        "                             device=W.device)\n"
+        "    linear.weight.data = rows\n"
+        "    pooled = _pooled(linear, num_kv_heads, num_heads // num_kv_heads,\n"
+        "                     W.shape[0] // num_heads)\n"
+        "    return pooled.weight.detach().reshape(-1, *W.shape[1:])\n"
+    ),
 }

@@ -115,7 +115,7 @@ def test_wrong_answer_gets_partial_credit(graded_class):
     assert 0 < float(wrong["score"]) < float(wrong["possible"])
     # No √d: every q1 test checks a value now (the shape test too), so q1 earns nothing;
     # q2 to q4 do not use it.
-    assert [float(wrong[f"01/q{i}"]) for i in range(1, 5)] == [0, 4, 4, 5]
+    assert [float(wrong[f"01/q{i}"]) for i in range(1, 5)] == [0, 5, 5, 5]
 
 
 def test_raising_submission_keeps_its_other_points(graded_class):

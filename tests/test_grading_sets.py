@@ -4,17 +4,24 @@ For each set: the solution scores full marks, the blank student notebook scores 
 runs to the end without a cell raising: it is the notebook a learner starts from), and a
 submission with plausible mistakes scores partial credit strictly between — each mistaken
 question loses some but not all of its points, every other question keeps full marks. The
-中文 edition's submissions score exactly the same. All are graded in the shared class
+中文 edition's submissions score exactly the same. An answer that hands an implement question's
+work to a ready-made equivalent earns none of that question's function points and is flagged,
+and at least half of every set's points test understanding. All are graded in the shared class
 (``grading_class.py``); set 01's odd cases are in ``test_grading.py``, hostile submissions in
 ``test_grading_security.py``.
 """
 
+import re
+
+import nbformat
 import pytest
 
+from d2lmha import grading
 from d2lmha.grading.cases import load_tests
 from d2lmha.grading.grade import RERUN_NOTE
+from d2lmha.grading.questions import UNDERSTANDING
 from d2lmha.grading.wire import read_container
-from grading_class import DEGENERATE, DELEGATING, MISTAKES, SETS, build
+from grading_class import DEGENERATE, DELEGATING, MISTAKES, QUESTIONS, SETS, build
 
 
 def test_every_set_has_a_planned_mistake():
@@ -66,16 +73,55 @@ def test_plausible_mistakes_get_partial_credit(graded_class, key):
             assert points == possible[question], (key, question, points)
 
 
-def function_questions(key):
-    """The questions of a set whose tests call a learner function (implement, fix)."""
+def points_by_test(key):
+    """``[(question, points, calls a learner function)]``, one per test of the set."""
     built = build(key)
     plan, _ = read_container(built.plan_data, 1 << 30)
     kinds = {entry["id"]: entry["kinds"] for entry in plan["tests"]}
-    return {
-        test["question"]
+    return [
+        (test["question"], test["points"], "function" in kinds[test["id"]].values())
         for test in load_tests(built.solution_notebook)
-        if "function" in kinds[test["id"]].values()
-    }
+    ]
+
+
+def function_questions(key):
+    """The questions of a set whose tests call a learner function (implement, fix)."""
+    return {question for question, _, calls in points_by_test(key) if calls}
+
+
+@pytest.mark.parametrize("key", sorted(SETS))
+def test_half_the_points_test_understanding(key):
+    """At least 4 questions; the tests that check a value the learner worked out (a prediction,
+    a diagnosis, a measurement), not a function they wrote, hold at least half the points; and
+    each question's kind (its config) agrees: an implement question's points are all function
+    points, and it names what it may not call."""
+    points = points_by_test(key)
+    total = sum(p for _, p, _ in points)
+    understanding = sum(p for _, p, calls in points if not calls)
+    assert len(QUESTIONS[key]) >= 4 and understanding >= total / 2, (key, understanding, total)
+    for name, question in QUESTIONS[key].items():
+        values = sum(p for q, p, calls in points if q == name and not calls)
+        if question.kind == "implement":
+            assert values == 0 and question.forbidden, (key, name)
+        else:
+            assert question.kind in UNDERSTANDING and values > 0, (key, name)
+
+
+@pytest.mark.parametrize("key", sorted(SETS))
+@pytest.mark.parametrize("edition", ["", "zh"])
+def test_questions_say_what_they_may_not_call(key, edition):
+    """Each forbidden name is in its question's prompt (both editions), and each question with
+    forbidden names has a planned delegating answer."""
+    assert sorted(DELEGATING[key]) == sorted(q for q, c in QUESTIONS[key].items() if c.forbidden)
+    nb = nbformat.read(grading.ROOT / "exercises" / edition / SETS[key].name, as_version=4)
+    for name, question in QUESTIONS[key].items():
+        (prompt,) = [
+            c.source
+            for c in nb.cells
+            if c.cell_type == "markdown" and re.match(rf"## {name}\b", c.source)
+        ]
+        missing = [path for path in question.forbidden if f"`{path}`" not in prompt]
+        assert not missing, f"set {key} {edition} {name}'s prompt does not name {missing}"
 
 
 @pytest.mark.parametrize("key", sorted(SETS))
@@ -95,10 +141,24 @@ DELEGATED = [(key, question) for key in sorted(SETS) for question in sorted(DELE
 
 @pytest.mark.parametrize("key, question", DELEGATED)
 def test_handing_the_work_to_a_ready_made_function_earns_nothing(graded_class, key, question):
-    """The solution, with one implement question's answer replaced by a call of the package's
-    or PyTorch's equivalent: 0 on that question, full marks on the others."""
+    """The solution, with one question's function replaced by a call of what the question may
+    not call: none of that question's function points (the name raises while it runs, with a
+    message saying it is off limits), full marks elsewhere, and a warning naming the question."""
     row = graded_class["table"].loc[f"sets/{key}_delegating_{question}.ipynb"]
     possible = build(key).possible
-    assert row["error"] == "" and float(row[f"{key}/{question}"]) == 0, row.to_dict()
+    values = sum(p for q, p, calls in points_by_test(key) if q == question and not calls)
+    assert row["error"] == "" and float(row[f"{key}/{question}"]) == values, row.to_dict()
+    assert "is off limits here" in row["failed"], row["failed"]
     others = {q: float(row[f"{key}/{q}"]) for q in possible if q != question}
     assert others == {q: p for q, p in possible.items() if q != question}, row["failed"]
+    assert f"{question}'s answer names " in row["warning"], row["warning"]
+
+
+@pytest.mark.parametrize("key", sorted(SETS))
+def test_honest_answers_are_not_flagged(graded_class, key):
+    """The text check flags names, not the learner's own functions: no solution, blank,
+    mistaken or degenerate answer (whose functions share names with the package's, as set 02's
+    merge_heads) carries the warning."""
+    for role in ("solution", "zh_solution", "blank", "zh_blank", "wrong", "zh_wrong", "degenerate"):
+        warning = graded_class["table"].loc[f"sets/{key}_{role}.ipynb", "warning"]
+        assert "may not call" not in warning, (key, role, warning)

@@ -18,8 +18,10 @@ import re
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from .questions import Question, question_configs
 
 
 __all__ = ["ROOT", "BUILD_DIR", "SET_PATTERN", "Autograder", "exercise_sets", "build", "assign"]
@@ -55,6 +57,10 @@ class Autograder:
         possible: points per question, e.g. ``{"q1": 4.0, ...}`` (public and hidden tests).
         hidden_tests: the names of the hidden test functions (to spot a submission that
             carries them).
+        questions: each question's kind and what it may not call, from the master's
+            question configs (:mod:`.questions`).
+        learner_names: for each question, the learner names its tests take (functions and
+            values), e.g. ``{"q2": ("attend_with_cache",)}``.
         directory: the build folder: ``student/`` and ``autograder/`` from ``otter assign``,
             ``plan.dill`` (inputs for the sandbox) and ``plan.safetensors`` (the same, as
             plain data for the trusted grader).
@@ -65,6 +71,8 @@ class Autograder:
     possible: dict[str, float]
     directory: Path
     hidden_tests: tuple = ()
+    questions: dict[str, Question] = field(default_factory=dict)
+    learner_names: dict[str, tuple] = field(default_factory=dict)
 
     @property
     def student_notebook(self) -> Path:
@@ -151,11 +159,15 @@ def _build_locked(master: Path, out: Path, capture: bool = True) -> Autograder:
     from .cases import load_tests
 
     possible: dict[str, float] = {}
+    names: dict[str, dict] = {}
     tests = load_tests(autograder)
     for test in tests:
         possible[test["question"]] = possible.get(test["question"], 0.0) + test["points"]
+        names.setdefault(test["question"], {}).update(dict.fromkeys(test["params"]))
     hidden = tuple(test["func"].__name__ for test in tests if test["hidden"])
-    return Autograder(master.name[:2], master.name, possible, out, hidden)
+    learner_names = {question: tuple(found) for question, found in names.items()}
+    questions = question_configs(master)
+    return Autograder(master.name[:2], master.name, possible, out, hidden, questions, learner_names)
 
 
 def _capture(master: Path, autograder: Path, out: Path) -> None:
@@ -172,6 +184,7 @@ def _capture(master: Path, autograder: Path, out: Path) -> None:
             "d2lmha.grading.capture",
             str(autograder.resolve()),
             str(out.resolve()),
+            str(master.resolve()),
         ],
         capture_output=True,
         text=True,

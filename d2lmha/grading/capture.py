@@ -1,20 +1,25 @@
 """Record what the tests ask of a set's functions: trusted, at build time, on the solution.
 
-``python -m d2lmha.grading.capture AUTOGRADER_NB OUT_DIR`` runs the instructor's solution
-(the otter-assign autograder notebook, in student layout) and then every test, public and
-hidden, with each learner function wrapped in a recorder. It writes two files:
+``python -m d2lmha.grading.capture AUTOGRADER_NB OUT_DIR MASTER_NB`` runs the instructor's
+solution (the otter-assign autograder notebook, in student layout) and then every test,
+public and hidden, with each learner function wrapped in a recorder, which guards each call
+with what the question may not call (:mod:`.guard`; the question configs are the master's,
+:mod:`.questions`). It writes two files:
 
 ``plan.dill``
     For the sandbox, which must call the submission's functions with the real objects
-    (tensors, layers): one flat list of calls ``(function name, args, kwargs)`` and the names
-    of the answers that are values. Nothing else: no test names, messages, points or
-    expected values, since everything a sandbox is given can be read by the submission.
+    (tensors, layers): one flat list of calls ``(function name, args, kwargs)``, for each
+    call its question and what that question may not call (``guards``), and the names of
+    the answers that are values. Nothing else: no test names, messages, points or expected
+    values, since everything a sandbox is given can be read by the submission.
 ``plan.safetensors``
     For the trusted grader, as plain data: each call's inputs (to check that a replayed
     test asks the same question) and the size of the solution's answer (so a submission's
-    answer much larger than it never reaches a test), and for each test the calls it makes.
+    answer much larger than it never reaches a test), for each test the calls it makes, and
+    each question's kind and forbidden names (``questions``).
 
-The build fails unless the solution passes every test and leaves every input unchanged.
+The build fails unless the solution passes every test, with its forbidden names guarded, and
+leaves every input unchanged.
 This module is the trusted side of the trust boundary; :mod:`.runner` is the sandbox's side.
 """
 
@@ -27,22 +32,35 @@ from pathlib import Path
 __all__ = ["capture"]
 
 
-def capture(autograder_notebook: Path, out_dir: Path) -> None:
+def capture(autograder_notebook: Path, out_dir: Path, master: Path) -> None:
     """Run the solution and its tests, recording every call (see the top); write the plans.
 
+    Args:
+        autograder_notebook: the solution in student layout (``otter assign``'s output).
+        out_dir: where the plans go.
+        master: the set's source, whose question configs say what each question may not
+            call (:func:`~d2lmha.grading.questions.question_configs`).
+
     Raises:
-        RuntimeError: a cell of the solution raised, a test failed on the solution, or the
-            solution changed one of its inputs in place.
+        RuntimeError: a cell of the solution raised, a test failed on the solution (a
+            forbidden name it calls raises), or the solution changed one of its inputs in
+            place.
+        ValueError: a question config is malformed, or a test's question has none.
     """
     import dill
     import torch
 
     from .cases import load_tests, seed_tests
+    from .questions import question_configs
     from .runner import execute_cells
     from .wire import check_node, encode, write_container
 
     autograder_notebook, out_dir = Path(autograder_notebook), Path(out_dir)
     tests = load_tests(autograder_notebook)  # before the cells replace otter with a stub
+    questions = question_configs(master)
+    unknown = sorted({test["question"] for test in tests} - set(questions))
+    if unknown:
+        raise ValueError(f"{Path(master).name}: questions {unknown} have no question config")
     os.chdir(autograder_notebook.parent)
     namespace, errors = execute_cells(autograder_notebook)
     if errors:
@@ -53,7 +71,10 @@ def capture(autograder_notebook: Path, out_dir: Path) -> None:
         for name in test["params"]:
             value = namespace.get(name)
             kinds[name] = "function" if callable(value) else "value"
-            kwargs[name] = _recorder(name, value, calls) if callable(value) else value
+            question = questions[test["question"]]
+            kwargs[name] = (
+                _recorder(name, value, calls, question, namespace) if callable(value) else value
+            )
         seed_tests()
         try:
             test["func"](**kwargs)
@@ -67,37 +88,50 @@ def capture(autograder_notebook: Path, out_dir: Path) -> None:
     values = {name: check_node(encode(namespace[name], scratch), scratch) for name in value_names}
     plan_calls = [
         {"fn": name, "inputs": encode((list(args), kwargs), tensors), "size": size}
-        for name, args, kwargs, size in calls
+        for name, args, kwargs, size, _ in calls
     ]
+    described = {
+        name: {"kind": q.kind, "forbidden": list(q.forbidden)} for name, q in questions.items()
+    }
     out_dir.mkdir(parents=True, exist_ok=True)
     dill.settings["recurse"] = True  # a lambda takes the globals it uses, not its module's
     torch.save(
-        {"calls": [(name, args, kwargs) for name, args, kwargs, _ in calls], "values": value_names},
+        {
+            "calls": [(name, args, kwargs) for name, args, kwargs, _, _ in calls],
+            "guards": [guard for *_, guard in calls],
+            "values": value_names,
+        },
         out_dir / "plan.dill",
         pickle_module=dill,
     )
     write_container(
         out_dir / "plan.safetensors",
-        {"calls": plan_calls, "tests": summary, "values": values},
+        {"calls": plan_calls, "tests": summary, "values": values, "questions": described},
         {k: v.clone() for k, v in tensors.items()},
     )
 
 
-def _recorder(name, function, calls):
-    """Wrap ``function`` so each call's inputs (copied before the call) and the size of its
-    answer go to ``calls``; a call that changes its inputs fails the build."""
+def _recorder(name, function, calls, question, namespace):
+    """Wrap ``function`` so each call's inputs (copied before the call), the size of its
+    answer and its guard ``(question name, forbidden paths)`` go to ``calls``; the call runs
+    with ``question``'s forbidden names guarded (:func:`~d2lmha.grading.guard.forbid`); a
+    call that changes its inputs fails the build."""
     import torch
 
+    from .guard import forbid
     from .runner import copy_inputs, cuda_devices, inputs_changed
     from .wire import check_node, encode
+
+    guard = (question.name, list(question.forbidden))
 
     def record(*args, **kwargs):
         before = copy_inputs((args, kwargs))
         with torch.random.fork_rng(devices=cuda_devices()):
             try:
-                result = function(*args, **kwargs)
+                with forbid(*guard, namespace):
+                    result = function(*args, **kwargs)
             except Exception:
-                calls.append((name, *before, 1))
+                calls.append((name, *before, 1, guard))
                 raise
         if inputs_changed((args, kwargs), before):
             raise RuntimeError(
@@ -105,11 +139,11 @@ def _recorder(name, function, calls):
                 "any answer that does, so the solution must not"
             )
         scratch = {}
-        calls.append((name, *before, check_node(encode(result, scratch), scratch)))
+        calls.append((name, *before, check_node(encode(result, scratch), scratch), guard))
         return result
 
     return record
 
 
 if __name__ == "__main__":
-    capture(Path(sys.argv[1]), Path(sys.argv[2]))
+    capture(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]))

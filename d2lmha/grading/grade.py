@@ -38,6 +38,7 @@ from .sandbox import (
     usable_cpus,
 )
 from .scoring import score_answers, warm_up
+from .source_check import forbidden_warning
 
 __all__ = ["grade", "MAX_SUBMISSION_BYTES"]
 
@@ -98,9 +99,12 @@ class _Job:
     warning: str
 
 
-def _copies_warnings(jobs: list[_Job], solution_hashes: dict, built: dict, metadata: dict) -> dict:
-    """``{key: warning}`` for copies: of another submission, of a solution notebook, or
-    carrying a solution's hidden tests in the metadata. The score stays: the instructor
+def _instructor_warnings(
+    jobs: list[_Job], solution_hashes: dict, built: dict, metadata: dict
+) -> dict:
+    """``{key: warning}`` for copies (of another submission, of a solution notebook, or
+    carrying a solution's hidden tests in the metadata) and for answers that name what
+    their question may not call (:mod:`.source_check`). The score stays: the instructor
     decides."""
     by_hash: dict[str, list[str]] = {}
     for job in jobs:
@@ -115,9 +119,11 @@ def _copies_warnings(jobs: list[_Job], solution_hashes: dict, built: dict, metad
         if job.found.sha256 in solution_hashes:
             notes.append("identical to the instructor's solution notebook")
         text = json.dumps(metadata.get(job.found.key, {}))
-        if any(name in text for name in built[job.set_id].hidden_tests):
+        graded = built[job.set_id]
+        if any(name in text for name in graded.hidden_tests):
             notes.append("its metadata carries the solution's hidden tests")
-        warnings[job.found.key] = "; ".join(notes)
+        notes.append(forbidden_warning(job.found.data, graded.questions, graded.learner_names))
+        warnings[job.found.key] = "; ".join(filter(None, notes))
     return warnings
 
 
@@ -312,7 +318,8 @@ def grade(
         The CSV path. Columns: ``submission`` (path under the folder), ``status``
         (``graded``, ``not graded``: a notebook that could not be run or scored, or
         ``skipped``: not a notebook), ``score, possible, set``, one ``NN/qK`` column per
-        question, ``warning`` (e.g. file name and metadata name different sets, a copy),
+        question, ``warning`` (e.g. file name and metadata name different sets, a copy, an answer
+        that names what its question may not call),
         ``error`` (why a file was not graded or scored), ``reported`` (what the sandbox
         reported: cells that raised or were skipped; untrusted, capped text), ``failed``
         (the tests that failed and why) and ``log`` (the log's file name). One row per file,
@@ -338,14 +345,14 @@ def grade(
     rows, pending, metadata = _sort_out(found, sets)
     needed = sorted({job.set_id for job in pending})
     built = {s: build(sets[s], Path(build_dir) / sets[s].stem) for s in needed}
-    copies = _copies_warnings(pending, _solution_hashes(solutions, built), built, metadata)
+    notes = _instructor_warnings(pending, _solution_hashes(solutions, built), built, metadata)
     journal = _Journal(out.with_suffix(".rows.jsonl"), resume)
     try:
         rows.update(_grade_jobs(pending, built, limits, workers, logs, journal))
     finally:
         journal.close()
     for key, row in rows.items():
-        row["warning"] = "; ".join(filter(None, [row.get("warning", ""), copies.get(key, "")]))
+        row["warning"] = "; ".join(filter(None, [row.get("warning", ""), notes.get(key, "")]))
     _write_csv([rows[item.key] for item in found], out)
     return out
 

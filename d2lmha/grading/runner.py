@@ -17,9 +17,11 @@ trusted build-time side is :mod:`.capture`. Two commands (``python d2lmha/gradin
     Runs the notebook's code cells in an IPython shell (magics work; no kernel, so the
     notebook's kernelspec does not matter), with a stand-in ``otter`` module whose
     ``grader.check`` does nothing, then calls the submission's functions on the plan's
-    inputs, each on a fresh copy. Each result or exception is encoded as plain data, with
-    whether the call changed its inputs in place. The plan holds only the calls and their
-    inputs: no test code, name, message or expected value is ever here.
+    inputs, each on a fresh copy, with what the call's question may not call replaced by
+    stand-ins that raise (:mod:`.guard`). Each result or exception is encoded as plain
+    data, with whether the call changed its inputs in place. The plan holds only the calls,
+    their inputs and their guards: no test code, name, message or expected value is ever
+    here.
 """
 
 from __future__ import annotations
@@ -175,6 +177,7 @@ def _answer(namespace, plan, skip_calls, progress: Path):
     import torch
 
     from d2lmha import try_gpu
+    from d2lmha.grading.guard import forbid
     from d2lmha.grading.wire import encode, exception_node
 
     tensors = {}
@@ -188,6 +191,7 @@ def _answer(namespace, plan, skip_calls, progress: Path):
             else ("missing" if name not in namespace else "not a function")
         )
     answers = []
+    guards = plan.get("guards") or [("", [])] * len(plan["calls"])
     for index, (name, args, kwargs) in enumerate(plan["calls"]):
         key = f"call {index}"
         if functions[name] != "function":
@@ -201,8 +205,9 @@ def _answer(namespace, plan, skip_calls, progress: Path):
         args, kwargs = copy_inputs((args, kwargs))
         before = copy_inputs((args, kwargs))
         try:
-            with torch.random.fork_rng(devices=cuda_devices()):
-                node = encode(namespace[name](*args, **kwargs), tensors)
+            with torch.random.fork_rng(devices=cuda_devices()), forbid(*guards[index], namespace):
+                result = namespace[name](*args, **kwargs)
+            node = encode(result, tensors)
         except BaseException as error:  # noqa: BLE001 - SystemExit too: it is an answer
             node = exception_node(error)
         answers.append({"result": node, "mutated": inputs_changed((args, kwargs), before)})
