@@ -45,7 +45,8 @@ STRINGS = {
         "public": "Failed test",
         "hidden": "Failed hidden test",
         "hidden_note": "(hidden tests name what they checked, never the expected values)",
-        "measurement": "The measurement (from the solution notebook)",
+        "measurement": "The measurement, as the solution notebook shows it "
+        "(where it says 'you predicted', that is the solution's answer)",
         "errors": "Your notebook's errors when it ran",
         "error": "Not graded",
         "no_errors": "None.",
@@ -62,7 +63,7 @@ STRINGS = {
         "public": "未通过的测试",
         "hidden": "未通过的隐藏测试",
         "hidden_note": "（隐藏测试只说明检查了什么，从不给出期望值）",
-        "measurement": "测量结果（来自参考答案笔记本）",
+        "measurement": "测量结果，即参考答案笔记本中的输出（其中的“你的预测”是参考答案）",
         "errors": "运行时笔记本中的错误",
         "error": "未评分",
         "no_errors": "无。",

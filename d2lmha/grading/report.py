@@ -126,6 +126,7 @@ def finish(
         The paths of the notebooks that match no student (their rows say so too).
     """
     out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
     rows = [dict(row) for row in rows]
     copies = _copies(rows)
     unmatched = []
