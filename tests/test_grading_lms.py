@@ -346,3 +346,81 @@ def test_grade_in_shards_without_sandboxes_equals_one_run(tmp_path):
     assert_same_outputs(tmp_path / "one", tmp_path / "merged")
     table = pd.read_csv(tmp_path / "one" / "scores.csv", dtype=str, keep_default_na=False)
     assert len(table) == 12 and set(table["student_id"]) == {f"s{i}" for i in range(6)}
+
+
+# On the class graded once for all grading tests (grading_class.py), with its roster.
+
+
+def _output(graded_class) -> Path:
+    return Path(graded_class["csv"]).parent
+
+
+def test_class_gradebook_has_each_roster_student(graded_class):
+    book = pd.read_csv(_output(graded_class) / "gradebook.csv", dtype=str, keep_default_na=False)
+    mine = book[book["set"] == "01_single_head"].set_index("student_id")
+    assert list(mine.index) == ["zoe@uni.edu", "wrong01", "zhwrong01", "absent"]
+    scores = graded_class["table"]
+    for student, key in (
+        ("wrong01", "sets/01_wrong.ipynb"),
+        ("zhwrong01", "sets/01_zh_wrong.ipynb"),
+    ):
+        assert mine.loc[student, "status"] == "graded"
+        assert mine.loc[student, "submission"] == key
+        assert float(mine.loc[student, "total"]) == float(scores.loc[key, "score"])
+        assert scores.loc[key, "student_id"] == student
+        for q in ("q1", "q2", "q3", "q4"):
+            assert float(mine.loc[student, q]) == float(scores.loc[key, f"01/{q}"])
+    assert mine.loc["zoe@uni.edu", "percent"] == "100.0"
+    assert mine.loc["absent", "status"] == "missing" and mine.loc["absent", "total"] == ""
+    assert "no student" in scores.loc["sets/01_solution.ipynb", "warning"]
+    assert scores.loc["sets/01_solution.ipynb", "student_id"] == ""
+    imported = pd.read_csv(_output(graded_class) / "import-01_single_head.csv", dtype=str)
+    assert list(imported.columns) == ["student_id", "01_single_head"]
+
+
+def test_class_feedback_pages_show_points_and_never_hidden_expected_values(graded_class):
+    full = {}
+    with open(_output(graded_class) / "scores.full.jsonl", encoding="utf-8") as file:
+        for line in file:
+            entry = json.loads(line)
+            full[entry["submission"]] = entry
+    wrong = full["sets/01_wrong.ipynb"]
+    page = (_output(graded_class) / "feedback/wrong01/01_single_head.html").read_text()
+    assert f"{wrong['score']:g} / {wrong['possible']:g}" in page
+    hidden = [m for _, h, m in wrong["_failures"] if h]
+    public = [m for _, h, m in wrong["_failures"] if not h]
+    assert hidden and public
+    for message in public:
+        assert message.split(": ", 1)[1].replace("'", "&#39;")[:40] in page
+    for message in hidden:
+        assert message.split(": ", 1)[1] not in page, message
+    assert "def test_" not in page and "measured 63.87" in page
+    zh = (_output(graded_class) / "feedback/zhwrong01/01_single_head.html").read_text()
+    assert 'lang="zh"' in zh and "练习 01" in zh and "未通过" in zh
+    assert full["sets/01_zh_wrong.ipynb"]["_edition"] == "zh" and wrong["_edition"] == ""
+
+
+def test_class_in_three_shards_merged_equals_the_one_run(graded_class, tmp_path):
+    one = _output(graded_class)
+    run = json.loads((one / "scores.run.json").read_text())
+    with open(one / "scores.full.jsonl", encoding="utf-8") as file:
+        rows = [json.loads(line) for line in file]
+    shards = []
+    for i in range(3):
+        folder = tmp_path / f"shard{i}"
+        (folder / "scores.logs").mkdir(parents=True)
+        part = [r for r in rows if in_shard(r["submission"], (i, 3))]
+        finish(part, folder / "scores.csv", run["roster"], run["sets"], (i, 3))
+        shards.append(folder)
+    merge(tmp_path / "merged", shards)
+    for name in ("scores.csv", "gradebook.csv", "import-01_single_head.csv"):
+        a = pd.read_csv(one / name, dtype=str, keep_default_na=False)
+        b = pd.read_csv(tmp_path / "merged" / name, dtype=str, keep_default_na=False)
+        pd.testing.assert_frame_equal(a, b)
+    pages = sorted(p.relative_to(one) for p in (one / "feedback").rglob("*.html"))
+    assert pages and pages == sorted(
+        p.relative_to(tmp_path / "merged")
+        for p in (tmp_path / "merged" / "feedback").rglob("*.html")
+    )
+    for page in pages:
+        assert filecmp.cmp(one / page, tmp_path / "merged" / page, shallow=False)
