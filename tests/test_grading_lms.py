@@ -226,6 +226,12 @@ def test_gradebook_rows_latest_taken_missing_and_import_file():
         {"Student": "Bob", "SIS User ID": "B2", "01_single_head": 2.0},
         {"Student": "Cy", "SIS User ID": "C3", "01_single_head": ""},
     ]
+    moodle = [{"student_id": r["student_id"], "match": r["match"], "name": "x"} for r in roster]
+    assert import_table(book, moodle, "01_single_head")[0] == {
+        "student_id": "ann",
+        "name": "x",
+        "01_single_head": 1.0,
+    }
     assert import_table(book, None, "01_single_head")[0] == {
         "student_id": "ann",
         "01_single_head": 1.0,

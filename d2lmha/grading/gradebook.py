@@ -8,10 +8,11 @@ student for that set), or ``several submissions: latest taken`` (the latest by
 points, so an LMS's own rule for missing work applies.
 
 Two forms are written: ``gradebook.csv`` (every set, one row per student and set) and, per
-set, ``import-NN_name.csv``: one row per student, the roster's own columns (all but
-``match``, and ``student_id`` only when there are no others: keep Canvas's ``Student``,
-``ID``, ``SIS User ID``, ``SIS Login ID``, ``Section`` there, and Canvas matches its
-students) followed by one column named after the set holding the total. Both LMSs' steps are
+set, ``import-NN_name.csv``: one row per student, the roster's own columns but ``match``
+(and but ``student_id`` when the roster has one of Canvas's id columns ``ID``, ``SIS User
+ID``, ``SIS Login ID``: copy Canvas's ``Student``, ``ID``, ``SIS User ID``, ``SIS Login ID``,
+``Section`` into the roster and the file has exactly Canvas's columns) followed by one
+column named after the set holding the total. Both LMSs' steps are
 in ``docs/instructors.md``.
 
 Source: Canvas "How do I import grades in the Gradebook?" and MoodleDocs "Grade import"
@@ -27,6 +28,7 @@ from .lms import latest_first
 __all__ = ["SEVERAL", "gradebook", "import_table"]
 
 SEVERAL = "several submissions: latest taken"
+CANVAS_IDS = ("ID", "SIS User ID", "SIS Login ID")  # the columns Canvas finds students by
 
 
 def _question_order(name: str):
@@ -91,9 +93,10 @@ def import_table(book: list[dict], roster: list[dict] | None, set_name: str) -> 
     for row in roster or []:
         people.setdefault(row["student_id"], row)
     table = []
+    canvas = bool(roster) and any(c in roster[0] for c in CANVAS_IDS)
     for student, entry in by_student.items():
         person = people.get(student, {"student_id": student})
-        others = {k: v for k, v in person.items() if k not in ("match", "student_id")}
-        line = others if others else {"student_id": student}
+        dropped = ("match", "student_id") if canvas else ("match",)
+        line = {k: v for k, v in person.items() if k not in dropped}
         table.append({**line, set_name: entry["total"]})
     return table
