@@ -242,7 +242,8 @@ def test_feedback_page_has_points_and_messages_escaped_and_no_hidden_expected_va
     page = render(row("a.ipynb", (0, 0)), INFO, "ann<1>", "graded")
     assert "0 / 2 points" in page and "0 / 3" in page
     assert "&lt;script&gt;x&lt;/script&gt;" in page and "<script>" not in page
-    assert "q1_variance" in page and "expected about 1/4" not in page  # hidden: name only
+    assert "q1_shape" in page and "Failed hidden test (1 points)" in page
+    assert "q1_variance" not in page and "expected about 1/4" not in page  # hidden: points only
     assert "8.0 is not 64" not in page and "think about how variances add" in page
     assert "measured 63.87" in page and "Check:" in page
     assert "ann&lt;1&gt;" in page and "NameError" in page and "&lt;b&gt;" in page

@@ -1,9 +1,10 @@
 """A feedback page per student and set: points, what failed and why, and the measurements.
 
 What a page shows, per question: the points earned, each failed public test's message (the
-learner has those tests already), each failed hidden test by its name only, or by its TEST
-CONFIG ``failure_message`` where the author wrote one (a hidden test's assertion message
-often holds the expected value, so it is never shown), and the measurement that settles a
+learner has those tests already) with the test's name, each failed hidden test by its points
+only, with its TEST CONFIG ``failure_message`` where the author wrote one (a hidden test's
+assertion message often holds the expected value and its name may give the answer away,
+e.g. ``test_q4_sink_head_in_layer_3``: neither is ever shown), and the measurement that settles a
 predict or diagnose question: the output of the solution's ``# BEGIN SOLUTION NO PROMPT``
 cell in that question, read from the instructor's solution notebook of the submission's
 edition (trusted; never from the submission). Then the notebook's own errors as the sandbox
@@ -44,7 +45,8 @@ STRINGS = {
         "passed": "All tests passed.",
         "public": "Failed test",
         "hidden": "Failed hidden test",
-        "hidden_note": "(hidden tests name what they checked, never the expected values)",
+        "hidden_note": "(hidden tests are not shown: only their points, and a hint where the "
+        "instructor wrote one)",
         "measurement": "The measurement, as the solution notebook shows it "
         "(where it says 'you predicted', that is the solution's answer)",
         "errors": "Your notebook's errors when it ran",
@@ -62,7 +64,7 @@ STRINGS = {
         "passed": "所有测试均通过。",
         "public": "未通过的测试",
         "hidden": "未通过的隐藏测试",
-        "hidden_note": "（隐藏测试只说明检查了什么，从不给出期望值）",
+        "hidden_note": "（隐藏测试不公开：只显示分值，以及教师写下的提示）",
         "measurement": "测量结果，即参考答案笔记本中的输出（其中的“你的预测”是参考答案）",
         "errors": "运行时笔记本中的错误",
         "error": "未评分",
@@ -92,8 +94,9 @@ pre { background: #f6f6f6; padding: .6em; white-space: pre-wrap; overflow-wrap: 
 <h2>{{ q.title }}</h2>
 <p class="points">{{ q.earned }} / {{ q.possible }} {{ s.points }}</p>
 {% if q.failed %}<ul>
-{% for f in q.failed %}<li>{{ s.hidden if f.hidden else s.public }} <i>{{ f.name }}</i>
-({{ f.points }} {{ s.points }}){% if f.message %}: {{ f.message }}{% endif %}</li>
+{% for f in q.failed %}<li>{{ s.hidden if f.hidden else s.public }}
+{%- if f.name %} <i>{{ f.name }}</i>{% endif %} ({{ f.points }} {{ s.points }})
+{%- if f.message %}: {{ f.message }}{% endif %}</li>
 {% endfor %}</ul>
 {% if q.any_hidden %}<p><small>{{ s.hidden_note }}</small></p>{% endif %}
 {% elif not error %}<p>{{ s.passed }}</p>{% endif %}
@@ -222,7 +225,7 @@ def render(row: dict, info: dict, student: str, status: str) -> str:
         shown = test["failure_message"] if test["hidden"] else message
         failed.setdefault(test["question"], []).append(
             {
-                "name": test["name"],
+                "name": "" if test["hidden"] else test["name"],
                 "hidden": test["hidden"],
                 "points": _number(test["points"]),
                 "message": str(shown)[:MAX_TEXT],
