@@ -49,11 +49,12 @@ EDITIONS = {"": "", "zh_": "zh"}
 TIMEOUT, CELL_TIMEOUT, JOBS = 300, 60, 2
 ROOT = grading.ROOT / "build" / "test-class"
 # The class's roster (student_id: match): a Moodle folder's name, two set-01 notebooks (one
-# per edition) and a student who handed in nothing.
+# per edition), one who handed in twice and one who handed in nothing.
 ROSTER = {
     "zoe@uni.edu": "Zoë 学生",
-    "wrong01": "01_wrong",
-    "zhwrong01": "01_zh_wrong",
+    "wrong01": "sets/01_wrong",
+    "zhwrong01": "sets/01_zh_wrong",
+    "twice": "round2/01_twice",
     "absent": "nothing-by-this-name",
 }
 

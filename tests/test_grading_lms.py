@@ -365,7 +365,9 @@ def _output(graded_class) -> Path:
 def test_class_gradebook_has_each_roster_student(graded_class):
     book = pd.read_csv(_output(graded_class) / "gradebook.csv", dtype=str, keep_default_na=False)
     mine = book[book["set"] == "01_single_head"].set_index("student_id")
-    assert list(mine.index) == ["zoe@uni.edu", "wrong01", "zhwrong01", "absent"]
+    assert list(mine.index) == ["zoe@uni.edu", "wrong01", "zhwrong01", "twice", "absent"]
+    assert mine.loc["twice", "status"] == SEVERAL  # same time: the later path is taken
+    assert mine.loc["twice", "submission"].startswith("round2/01_twice_")
     scores = graded_class["table"]
     for student, key in (
         ("wrong01", "sets/01_wrong.ipynb"),
