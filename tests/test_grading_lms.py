@@ -71,7 +71,7 @@ def test_a_zip_is_read_in_place_bounded_and_every_member_gets_a_row(tmp_path):
     with pytest.raises(ValueError, match="not a readable zip"):
         (tmp_path / "fake.zip").write_text("no")
         collect_submissions(tmp_path / "fake.zip", 1 << 20)
-    with pytest.raises(ValueError, match="must be a folder or a .zip"):
+    with pytest.raises(ValueError, match="must be an existing folder of submissions or a .zip"):
         collect_submissions(tmp_path / "missing", 1 << 20)
 
 

@@ -73,7 +73,7 @@ def collect_submissions(path: Path, max_bytes: int) -> list[Found]:
         return collect_zip(path, max_bytes)
     if path.is_dir() and not path.is_symlink():
         return collect(path, max_bytes)
-    raise ValueError(f"submissions={str(path)!r} must be a folder or a .zip file of submissions")
+    raise ValueError(f"folder={str(path)!r} must be an existing folder of submissions or a .zip")
 
 
 def _clean_name(name: str) -> str:
