@@ -134,10 +134,12 @@ exercises: $(STAMP)
 	$(PY) -m tools.zh execute solutions
 	$(PY) -m tools.zh exercises
 
-# Grade every notebook under $(SUBMISSIONS), each in its own bubblewrap sandbox; prints the CSV
-# path. GRADE_ARGS=--resume keeps the rows of an interrupted run.
+# Grade every notebook under $(SUBMISSIONS) (a folder or an LMS's .zip), each in its own
+# bubblewrap sandbox; prints the CSV path (the gradebook and feedback/ are beside it).
+# ROSTER=roster.csv maps files to students. GRADE_ARGS=--resume keeps the rows of an
+# interrupted run; GRADE_ARGS="--shard 0/3" grades a third (join with merge).
 grade: $(STAMP) sandbox
-	$(PY) -m d2lmha.grading grade "$(SUBMISSIONS)" $(GRADE_ARGS)
+	$(PY) -m d2lmha.grading grade "$(SUBMISSIONS)" $(if $(ROSTER),--roster "$(ROSTER)") $(GRADE_ARGS)
 
 # bubblewrap (bwrap), the grader's sandbox: installed with apt when missing, if we are root.
 # Where it cannot be installed, `make grade` stops and says what to install.

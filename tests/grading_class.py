@@ -53,6 +53,15 @@ DEGENERATE = {
 EDITIONS = {"": "", "zh_": "zh"}
 TIMEOUT, CELL_TIMEOUT, JOBS = 300, 60, 2
 ROOT = grading.ROOT / "build" / "test-class"
+# The class's roster (student_id: match): a Moodle folder's name, two set-01 notebooks (one
+# per edition), one who handed in twice and one who handed in nothing.
+ROSTER = {
+    "zoe@uni.edu": "Zoë 学生",
+    "wrong01": "sets/01_wrong",
+    "zhwrong01": "sets/01_zh_wrong",
+    "twice": "round2/01_twice",
+    "absent": "nothing-by-this-name",
+}
 
 
 def build(set_id: str, edition: str = ""):
@@ -171,6 +180,8 @@ def _grade_class(here: Path) -> dict:
         "port": server.getsockname()[1],
     }
     names = write_class(folder, paths)
+    roster = here / "roster.csv"  # a few students; the other files stay unmatched
+    roster.write_text("student_id,match\n" + "".join(f"{s},{m}\n" for s, m in ROSTER.items()))
     watched = (grading.ROOT / "d2lmha", grading.ROOT / "solutions", grading.ROOT / "exercises")
     watched += (grading.BUILD_DIR, folder)
     compileall.compile_dir(grading.ROOT / "d2lmha", quiet=1)
@@ -178,7 +189,14 @@ def _grade_class(here: Path) -> dict:
     os.environ[hostile.SECRET_NAME] = hostile.SECRET  # the instructor's: must not leak in
     start = time.monotonic()
     try:
-        grading.grade(folder, timeout=TIMEOUT, cell_timeout=CELL_TIMEOUT, jobs=JOBS, out=out)
+        grading.grade(
+            folder,
+            timeout=TIMEOUT,
+            cell_timeout=CELL_TIMEOUT,
+            jobs=JOBS,
+            out=out,
+            roster=roster,
+        )
     finally:
         del os.environ[hostile.SECRET_NAME]
     seconds = time.monotonic() - start

@@ -80,6 +80,7 @@ def test_csv_has_one_row_per_file_and_the_columns(graded_class):
     table = graded_class["table"]
     assert list(table.reset_index().columns) == [
         "submission",
+        "student_id",
         "status",
         "score",
         "possible",

@@ -1,4 +1,5 @@
-"""Command line: ``python -m d2lmha.grading assign [NN ...]`` or ``grade FOLDER [options]``."""
+"""Command line: ``python -m d2lmha.grading assign [NN ...]``, ``grade FOLDER [options]`` or
+``merge OUT SHARD_DIR...``."""
 
 from __future__ import annotations
 
@@ -26,8 +27,8 @@ def main(argv=None) -> int:
     p_assign.add_argument(
         "--no-execute", action="store_true", help="store the student notebook without outputs"
     )
-    p_grade = commands.add_parser("grade", help="grade a folder of submitted notebooks")
-    p_grade.add_argument("folder", type=Path)
+    p_grade = commands.add_parser("grade", help="grade a folder (or .zip) of submitted notebooks")
+    p_grade.add_argument("folder", type=Path, help="a folder or a .zip as the LMS exports it")
     # Defaults from the environment, so `make grade SUBMISSIONS=x GRADE_TIMEOUT=300` works.
     p_grade.add_argument(
         "--timeout",
@@ -62,15 +63,31 @@ def main(argv=None) -> int:
         help="keep the rows an earlier, interrupted run of the same --out finished",
     )
     p_grade.add_argument(
+        "--roster",
+        type=Path,
+        help="CSV with student_id and match columns (default: students from the LMS's names)",
+    )
+    p_grade.add_argument(
+        "--shard",
+        help="i/n: grade only shard i (0 <= i < n) of the files; join shards with merge",
+    )
+    p_grade.add_argument(
         "--unsafe-no-sandbox",
         action="store_true",
         help="grade without bubblewrap: only for submissions you trust",
     )
+    p_merge = commands.add_parser("merge", help="join the outputs of grade --shard i/n")
+    p_merge.add_argument("out", type=Path, help="folder to write the joined grading to")
+    p_merge.add_argument("shards", type=Path, nargs="+", help="each shard's output folder")
     args = parser.parse_args(argv)
     try:
         if args.command == "assign":
             for path in assign(args.sets, execute=not args.no_execute):
                 print(path)
+        elif args.command == "merge":
+            from .shard import merge
+
+            print(merge(args.out, args.shards)[0])
         else:
             print(
                 grade(
@@ -82,6 +99,8 @@ def main(argv=None) -> int:
                     cell_timeout=args.cell_timeout,
                     unsafe_no_sandbox=args.unsafe_no_sandbox,
                     resume=args.resume,
+                    roster=args.roster,
+                    shard=args.shard,
                 )
             )
     except (ValueError, SandboxUnavailable) as error:

@@ -26,8 +26,9 @@ def seed_tests() -> None:
 def load_tests(autograder_notebook: Path) -> list[dict]:
     """The tests stored in an autograder notebook's metadata, in order (trusted input only).
 
-    Returns ``[{"id", "question", "points", "hidden", "params", "func"}, ...]`` where
-    ``func`` is the test function and ``params`` the learner names it takes.
+    Returns ``[{"id", "question", "points", "hidden", "failure_message", "params", "func"},
+    ...]`` where ``func`` is the test function, ``params`` the learner names it takes and
+    ``failure_message`` its TEST CONFIG's (the text a learner may see when it fails; "").
     """
     import inspect
 
@@ -48,6 +49,7 @@ def load_tests(autograder_notebook: Path) -> list[dict]:
                     "question": question,
                     "points": float(case.points),
                     "hidden": bool(case.hidden),
+                    "failure_message": case.failure_message or "",
                     "func": func,
                     "params": list(inspect.signature(func).parameters),
                 }

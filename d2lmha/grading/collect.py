@@ -19,9 +19,10 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Found", "collect", "read_capped", "log_name", "MAX_FILES"]
+__all__ = ["Found", "collect", "read_capped", "log_name", "too_large", "MAX_FILES"]
 
 MAX_FILES = 20_000  # files under one submissions folder
+NOT_A_NOTEBOOK = "not a notebook (.ipynb)"
 
 
 @dataclass(frozen=True)
@@ -33,11 +34,15 @@ class Found:
         data: the file's bytes when it is a notebook to grade, else ``None``.
         skipped: why it is not graded ("" when it is): not a notebook, a link, a folder,
             not a regular file, too large, unreadable.
+        mtime: when it was last changed, seconds since the epoch (``lstat``, or a zip
+            member's date); 0.0 when unknown. Decides which of a student's submissions
+            is the latest where the LMS gives no submission id (:mod:`.lms`).
     """
 
     key: str
     data: bytes | None
     skipped: str = ""
+    mtime: float = 0.0
 
     @property
     def sha256(self) -> str:
@@ -78,24 +83,33 @@ def _entry(entry: os.DirEntry, key: str, max_bytes: int) -> Found | None:
     except OSError as error:
         return Found(key, None, f"unreadable: {type(error).__name__}")
     notebook = entry.name.casefold().endswith(".ipynb")
+    mtime = info.st_mtime
     if stat.S_ISLNK(info.st_mode):
-        return Found(key, None, "a link: not followed")
+        return Found(key, None, "a link: not followed", mtime)
     if stat.S_ISDIR(info.st_mode):
-        return Found(key, None, "a folder named like a notebook") if notebook else None
+        return Found(key, None, "a folder named like a notebook", mtime) if notebook else None
     if not stat.S_ISREG(info.st_mode):
-        return Found(key, None, "not a regular file")
+        return Found(key, None, "not a regular file", mtime)
     if not notebook:
-        return Found(key, None, "not a notebook (.ipynb)")
-    too_large = f"too large: over {max_bytes >> 20} MiB"
+        return Found(key, None, NOT_A_NOTEBOOK, mtime)
     if info.st_size > max_bytes:
-        return Found(key, None, too_large)
+        return Found(key, None, too_large(max_bytes), mtime)
     try:
         fd = os.open(entry.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         with os.fdopen(fd, "rb") as file:
             data = read_capped(file, max_bytes)
     except OSError as error:
-        return Found(key, None, f"unreadable: {type(error).__name__}")
-    return Found(key, None, too_large) if data is None else Found(key, data)
+        return Found(key, None, f"unreadable: {type(error).__name__}", mtime)
+    return (
+        Found(key, None, too_large(max_bytes), mtime)
+        if data is None
+        else Found(key, data, "", mtime)
+    )
+
+
+def too_large(max_bytes: int) -> str:
+    """The reason a file over ``max_bytes`` is not graded."""
+    return f"too large: over {max_bytes >> 20} MiB"
 
 
 def read_capped(file, max_bytes: int, chunk: int = 1 << 20) -> bytes | None:

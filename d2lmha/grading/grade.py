@@ -22,13 +22,17 @@ import json
 import os
 import tempfile
 import threading
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from .._checks import check_positive_int
 from .assign import BUILD_DIR, ROOT, SET_PATTERN, Autograder, build, exercise_sets
-from .collect import Found, collect, log_name
+from .collect import Found, log_name
+from .feedback import edition, set_info
+from .lms import collect_submissions, lms_name, read_roster
+from .report import finish
 from .sandbox import (
     MAX_SLOTS,
     Limits,
@@ -39,13 +43,12 @@ from .sandbox import (
 )
 from .scoring import score_answers, warm_up
 from .source_check import forbidden_warning
+from .shard import in_shard, parse_shard
 
 __all__ = ["grade", "MAX_SUBMISSION_BYTES"]
 
 MAX_SUBMISSION_BYTES = 32 << 20
 MAX_NOTES = 20
-FIXED_COLUMNS = ["submission", "status", "score", "possible", "set"]
-TRAILING_COLUMNS = ["warning", "error", "reported", "failed", "log"]
 RERUN_NOTE = "graded again alone: it ran out of time while other submissions ran beside it"
 
 
@@ -102,20 +105,13 @@ class _Job:
 def _instructor_warnings(
     jobs: list[_Job], solution_hashes: dict, built: dict, metadata: dict
 ) -> dict:
-    """``{key: warning}`` for copies (of another submission, of a solution notebook, or
-    carrying a solution's hidden tests in the metadata) and for answers that name what
-    their question may not call (:mod:`.source_check`). The score stays: the instructor
-    decides."""
-    by_hash: dict[str, list[str]] = {}
-    for job in jobs:
-        by_hash.setdefault(job.found.sha256, []).append(job.found.key)
-    warnings = {}
+    """``{key: warning}`` for copies of a solution notebook, notebooks carrying a solution's
+    hidden tests in the metadata, and answers that name what their question may not call
+    (:mod:`.source_check`). (Copies of another submission are flagged over the whole class,
+    shards joined: :func:`~.report.finish`.) The score stays: the instructor decides."""
+    found = {}
     for job in jobs:
         notes = []
-        others = [k for k in by_hash[job.found.sha256] if k != job.found.key]
-        if others:
-            shown = ", ".join(_display(k) for k in others[:3])
-            notes.append(f"identical to {shown}" + (" and more" if len(others) > 3 else ""))
         if job.found.sha256 in solution_hashes:
             notes.append("identical to the instructor's solution notebook")
         text = json.dumps(metadata.get(job.found.key, {}))
@@ -123,8 +119,8 @@ def _instructor_warnings(
         if any(name in text for name in graded.hidden_tests):
             notes.append("its metadata carries the solution's hidden tests")
         notes.append(forbidden_warning(job.found.data, graded.questions, graded.learner_names))
-        warnings[job.found.key] = "; ".join(filter(None, notes))
-    return warnings
+        found[job.found.key] = "; ".join(filter(None, notes))
+    return found
 
 
 def _solution_hashes(solutions: Path, built: dict) -> set:
@@ -183,6 +179,7 @@ def _grade_one(job: _Job, graded: Autograder, limits: Limits, slot: int, logs: P
             graded, outcome.answers, limits.answers, limits.scoring_memory, limits.scoring_timeout
         )
     row["reported"] = _reported(scored.reported)
+    row["_notes"] = [str(note)[:300] for note in scored.reported[:MAX_NOTES]]
     row["stalled"] = outcome.killed or scored.stalled
     if outcome.killed:
         row["error"] = f"timed out after {limits.timeout:g} s"
@@ -193,6 +190,7 @@ def _grade_one(job: _Job, graded: Autograder, limits: Limits, slot: int, logs: P
             row[f"{graded.set_id}/{question}"] = value
         row["score"] = sum(scored.points.values())
         row["failed"] = "; ".join(f"{test}: {message}" for test, _, message in scored.failures)
+        row["_failures"] = [list(failure) for failure in scored.failures]
     return row
 
 
@@ -210,19 +208,6 @@ def _reported(notes: list) -> str:
     shown = [" ".join(str(note).split())[:300] for note in notes[:MAX_NOTES]]
     extra = len(notes) - MAX_NOTES
     return "; ".join(dict.fromkeys(shown)) + (f"; ... {extra} more" if extra > 0 else "")
-
-
-def _spreadsheet_safe(value):
-    """Text that a spreadsheet would read as a formula (``=...``) is quoted (OWASP CSV
-    injection); everything else is left as it is."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
-def _display(key: str) -> str:
-    """A file name as text that any CSV takes (undecodable bytes as ``\\xNN``)."""
-    return os.fsencode(key).decode("utf-8", "backslashreplace")
 
 
 def _limits(timeout, jobs, memory, cell_timeout, unsafe_no_sandbox) -> tuple[Limits, int]:
@@ -295,15 +280,19 @@ def grade(
     build_dir: Path = BUILD_DIR,
     unsafe_no_sandbox: bool = False,
     resume: bool = False,
+    roster: Path | None = None,
+    shard: str | None = None,
 ) -> Path:
-    """Grade every notebook under ``folder``; write a CSV and return its path.
+    """Grade every notebook under ``folder``; write the CSVs and feedback; return the CSV path.
 
     Args:
-        folder: the submissions, nested folders included (read, never written).
+        folder: the submissions: a folder, nested folders included, or a ``.zip`` as an LMS
+            exports it (read in place, never extracted: :mod:`.lms`). Read, never written.
         timeout: wall seconds per submission (> 0).
-        out: CSV path; default ``grading_output/<folder name>/scores.csv`` under the
+        out: CSV path; default ``grading_output/<folder or zip name>/scores.csv`` under the
             repository. Each submission's output (first MiB) goes to
-            ``<out without .csv>.logs/<log>``; finished rows to ``<out without .csv>.rows.jsonl``.
+            ``<out without .csv>.logs/<log>``; finished rows to ``<out without .csv>.rows.jsonl``;
+            the gradebook and the feedback pages beside it (:mod:`.report`).
         jobs: sandboxes at once (>= 1); default: the CPUs this process may use (its
             affinity and any cgroup CPU quota).
         memory: bytes of address space per process in a sandbox.
@@ -313,9 +302,14 @@ def grade(
             instructor can). Only for submissions you trust.
         resume: keep the rows of an earlier run with the same ``out`` for files that have
             not changed since, and grade only the rest.
+        roster: a CSV of ``student_id`` and ``match`` (:func:`~.lms.read_roster`); without
+            one, students are derived from the LMS's file and folder names.
+        shard: ``"i/n"``: grade only the files of shard ``i`` of ``n`` (:mod:`.shard`);
+            join the shards' outputs with ``merge``.
 
     Returns:
-        The CSV path. Columns: ``submission`` (path under the folder), ``status``
+        The CSV path. Columns: ``submission`` (path under the folder), ``student_id`` (""
+        when the file matches no student: its ``warning`` says so), ``status``
         (``graded``, ``not graded``: a notebook that could not be run or scored, or
         ``skipped``: not a notebook), ``score, possible, set``, one ``NN/qK`` column per
         question, ``warning`` (e.g. file name and metadata name different sets, a copy, an answer
@@ -326,18 +320,23 @@ def grade(
         sorted by path. Text a spreadsheet would take for a formula is quoted.
 
     Raises:
-        ValueError: ``folder`` is missing, not a folder, or holds no ``.ipynb``; bad
-            ``timeout``, ``jobs`` or ``memory``.
+        ValueError: ``folder`` is missing, not a folder or zip, or holds no ``.ipynb``; bad
+            ``timeout``, ``jobs``, ``memory``, ``roster`` or ``shard``.
         SandboxUnavailable: bubblewrap cannot be used here (and ``unsafe_no_sandbox`` is
             False).
         RuntimeError: a set cannot be built (its solution fails a test).
     """
     limits, workers = _limits(timeout, jobs, memory, cell_timeout, unsafe_no_sandbox)
-    found = collect(folder, MAX_SUBMISSION_BYTES)
+    part = parse_shard(shard) if shard is not None else (0, 1)
+    students = read_roster(roster) if roster is not None else None
+    found = collect_submissions(folder, MAX_SUBMISSION_BYTES)
     if not any(item.key.casefold().endswith(".ipynb") for item in found):
         raise ValueError(f"folder={str(folder)!r} holds no .ipynb files to grade")
+    found = [item for item in found if in_shard(item.key, part)]
     warm_up()
-    out = Path(out) if out else ROOT / "grading_output" / Path(folder).resolve().name / "scores.csv"
+    name = Path(folder).resolve()
+    name = name.stem if name.is_file() else name.name
+    out = Path(out) if out else ROOT / "grading_output" / name / "scores.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
     logs = out.with_suffix(".logs")
     logs.mkdir(exist_ok=True)
@@ -345,16 +344,32 @@ def grade(
     rows, pending, metadata = _sort_out(found, sets)
     needed = sorted({job.set_id for job in pending})
     built = {s: build(sets[s], Path(build_dir) / sets[s].stem) for s in needed}
-    notes = _instructor_warnings(pending, _solution_hashes(solutions, built), built, metadata)
+    copies = _instructor_warnings(pending, _solution_hashes(solutions, built), built, metadata)
     journal = _Journal(out.with_suffix(".rows.jsonl"), resume)
     try:
         rows.update(_grade_jobs(pending, built, limits, workers, logs, journal))
     finally:
         journal.close()
-    for key, row in rows.items():
-        row["warning"] = "; ".join(filter(None, [row.get("warning", ""), notes.get(key, "")]))
-    _write_csv([rows[item.key] for item in found], out)
+    for item in found:
+        row = rows[item.key]
+        row["warning"] = "; ".join(filter(None, [row.get("warning", ""), copies.get(item.key, "")]))
+        row.update(_facts(item))
+    infos = {s: set_info(built[s], solutions) for s in needed}
+    unmatched = finish([rows[item.key] for item in found], out, students, infos, part)
+    if unmatched:
+        shown = ", ".join(unmatched[:5]) + (" ..." if len(unmatched) > 5 else "")
+        warnings.warn(f"{len(unmatched)} notebook(s) match no student: {shown}", stacklevel=2)
     return out
+
+
+def _facts(item: Found) -> dict:
+    """The private fields of a file's row that the gradebook and feedback use."""
+    return {
+        "_sha256": item.sha256,
+        "_mtime": item.mtime,
+        "_lms_submission": lms_name(item.key).submission,
+        "_edition": edition(item.data) if item.data is not None else "",
+    }
 
 
 def _sort_out(found: list[Found], sets: dict) -> tuple[dict, list, dict]:
@@ -393,19 +408,3 @@ def _grade_jobs(pending: list, built: dict, limits: Limits, workers: int, logs: 
             row = dict(rows[first[job.found.sha256].found.key])
             rows[job.found.key] = dict(row, submission=job.found.key, warning=job.warning)
     return rows
-
-
-def _write_csv(rows: list[dict], out: Path) -> None:
-    """All rows as one CSV, written once, whole (a temporary file, then renamed)."""
-    import pandas as pd
-
-    table = pd.DataFrame(rows, columns=None if rows else FIXED_COLUMNS)
-    questions = sorted(c for c in table.columns if c not in FIXED_COLUMNS + TRAILING_COLUMNS)
-    for column in FIXED_COLUMNS + TRAILING_COLUMNS:
-        if column not in table.columns:
-            table[column] = ""
-    table["submission"] = table["submission"].map(_display)
-    table = table[FIXED_COLUMNS + questions + TRAILING_COLUMNS].map(_spreadsheet_safe)
-    partial = out.with_name(f".{out.name}.partial")
-    table.to_csv(partial, index=False)
-    os.replace(partial, out)
