@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 import pytest
 from browser_steps import ROOT, free_port, lab_settings, serve, step
-from test_learner import current_tab_is, listing_item
+from browser_steps import current_tab_is, listing_item
 
 from tools.links import links
 

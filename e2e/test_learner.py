@@ -9,120 +9,21 @@ import time
 
 import nbformat
 import pytest
-from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
-from browser_steps import ROOT, step
+from browser_steps import (
+    CURRENT,
+    ROOT,
+    broken_images,
+    close_current_notebook,
+    current_tab_is,
+    listing_item,
+    open_from_file_browser,
+    run_all_and_wait,
+    step,
+)
 
 from tests.mistakes_01 import MISTAKES
 
 CHAPTERS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-RUN_ALL_TIMEOUT = 600  # seconds per chapter; the house rule is well under 60 s on 2 cores
-
-CURRENT = ".jp-NotebookPanel:not(.lm-mod-hidden)"
-# Reads the current notebook's model: what each code cell shows after a run.
-SUMMARY_JS = """() => {
-  const panel = window.jupyterapp.shell.currentWidget;
-  const cells = panel.content.model.cells;
-  const out = {path: panel.context.path, pending: 0, errors: [], stderr: [], images: 0,
-               status: panel.sessionContext.session?.kernel?.status ?? "none"};
-  for (let i = 0; i < cells.length; i++) {
-    const cell = cells.get(i);
-    if (cell.type !== "code") continue;
-    if (cell.executionCount === null) out.pending += 1;
-    for (const o of cell.outputs.toJSON()) {
-      if (o.output_type === "error") out.errors.push([i, o.ename + ": " + o.evalue]);
-      if (o.output_type === "stream" && o.name === "stderr")
-        out.stderr.push([i, String(o.text).slice(0, 300)]);
-      if (o.data && o.data["image/png"]) out.images += 1;
-    }
-  }
-  return out;
-}"""
-
-
-def click_menu(page, menu: str, item: str) -> None:
-    page.click(f'.lm-MenuBar-itemLabel:text-is("{menu}")')
-    page.click(f'.lm-Menu-itemLabel:text-is("{item}")')
-
-
-def listing_item(page, name: str):
-    """The file browser's row for ``name`` in the folder it shows."""
-    text = page.locator(".jp-DirListing-itemText", has_text=re.compile(f"^{re.escape(name)}$"))
-    return page.locator(".jp-DirListing-item", has=text)
-
-
-def open_from_file_browser(page, path: str) -> None:
-    """Click the home folder, then double-click each part of ``path`` in the file browser.
-
-    A double click that lands while the listing is being redrawn (it refreshes every few
-    seconds, and slowly on a loaded machine) opens nothing, as it would for a learner, who
-    clicks again: so do we, up to three times per part."""
-    page.click(".jp-BreadCrumbs-home")
-    *folders, name = path.split("/")
-    for part in folders:
-        _double_click(
-            page,
-            part,
-            lambda t, part=part: page.wait_for_selector(
-                f'.jp-BreadCrumbs:has-text("{part}")', timeout=t
-            ),
-        )
-    _double_click(page, name, lambda t: current_tab_is(page, name, timeout=t))
-
-
-def _double_click(page, name: str, opened, attempts: int = 3) -> None:
-    for attempt in range(attempts):
-        try:
-            listing_item(page, name).dblclick(timeout=20_000)
-            opened(30_000)
-            return
-        except PlaywrightTimeoutError:
-            if attempt == attempts - 1:
-                raise
-
-
-def current_tab_is(page, name: str, timeout: float = 60_000) -> None:
-    page.wait_for_selector(
-        f'.lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current:has-text("{name}")', timeout=timeout
-    )
-    page.wait_for_selector(f"{CURRENT} .jp-Cell", timeout=timeout)
-
-
-def run_all_and_wait(page, timeout: float = RUN_ALL_TIMEOUT) -> dict:
-    """Run → Run All Cells; wait until the kernel is idle and no cell is queued ([*])."""
-    page.wait_for_function(
-        "() => window.jupyterapp.shell.currentWidget.sessionContext.session?.kernel?.status"
-        " === 'idle'",
-        timeout=120_000,
-    )
-    click_menu(page, "Run", "Run All Cells")
-    deadline = time.monotonic() + timeout
-    time.sleep(1)
-    while time.monotonic() < deadline:
-        summary = page.evaluate(SUMMARY_JS)
-        queued = page.locator(f'{CURRENT} .jp-InputPrompt:has-text("[*]")').count()
-        if summary["status"] == "idle" and queued == 0:
-            time.sleep(1)  # outputs of the last cell reach the page
-            return page.evaluate(SUMMARY_JS)
-        time.sleep(1)
-    raise AssertionError(f"Run All did not finish in {timeout} s: {page.evaluate(SUMMARY_JS)}")
-
-
-def broken_images(page) -> list[str]:
-    return page.evaluate(f"""() => Array.from(document.querySelectorAll(
-        '{CURRENT} .jp-OutputArea img')).filter(i => !(i.complete && i.naturalWidth > 0))
-        .map(i => i.src.slice(0, 80))""")
-
-
-def close_current_notebook(page) -> None:
-    """Kernel → Shut Down Kernel, then File → Close Tab, discarding the run's outputs."""
-    click_menu(page, "Kernel", "Shut Down Kernel")
-    page.wait_for_function("() => !window.jupyterapp.shell.currentWidget.sessionContext.session")
-    click_menu(page, "File", "Close Tab")
-    discard = page.locator('.jp-Dialog button:has-text("Discard")')
-    try:
-        discard.click(timeout=5_000)
-    except Exception:  # nothing changed, no dialog
-        pass
 
 
 def test_make_lab_opens_chapter_00_and_every_folder_is_reachable(page):
