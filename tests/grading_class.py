@@ -103,12 +103,11 @@ def set_submissions(folder: Path) -> dict:
                 name = f"sets/{key}_{prefix}{role}.ipynb"
                 nbformat.write(nb, folder / name)
                 names[name] = role
-        for question, cell in DELEGATING[key].items():
-            name = f"sets/{key}_delegating_{question}.ipynb"
+        if DELEGATING[key]:  # one notebook per set: each question's calls are guarded apart
             delegating = read(build(key).solution_notebook)
-            delegating.cells.append(nbformat.v4.new_code_cell(cell))
-            nbformat.write(delegating, folder / name)
-            names[name] = "delegating"
+            delegating.cells += [nbformat.v4.new_code_cell(c) for c in DELEGATING[key].values()]
+            nbformat.write(delegating, folder / f"sets/{key}_delegating.ipynb")
+            names[f"sets/{key}_delegating.ipynb"] = "delegating"
         degenerate = blank(key)
         degenerate.cells.append(nbformat.v4.new_code_cell(DEGENERATE[key]))
         nbformat.write(degenerate, folder / f"sets/{key}_degenerate.ipynb")

@@ -141,16 +141,18 @@ DELEGATED = [(key, question) for key in sorted(SETS) for question in sorted(DELE
 
 @pytest.mark.parametrize("key, question", DELEGATED)
 def test_handing_the_work_to_a_ready_made_function_earns_nothing(graded_class, key, question):
-    """The solution, with one question's function replaced by a call of what the question may
-    not call: none of that question's function points (the name raises while it runs, with a
-    message saying it is off limits), full marks elsewhere, and a warning naming the question."""
-    row = graded_class["table"].loc[f"sets/{key}_delegating_{question}.ipynb"]
+    """The solution, with each implement question's function replaced by a call of what the
+    question may not call (one notebook per set: the guard is per call, so the questions do
+    not interact): none of that question's function points (the name raises while it runs,
+    with a message saying it is off limits), full marks on every question not delegated, and
+    a warning naming the question."""
+    row = graded_class["table"].loc[f"sets/{key}_delegating.ipynb"]
     possible = build(key).possible
     values = sum(p for q, p, calls in points_by_test(key) if q == question and not calls)
     assert row["error"] == "" and float(row[f"{key}/{question}"]) == values, row.to_dict()
-    assert "is off limits here" in row["failed"], row["failed"]
-    others = {q: float(row[f"{key}/{q}"]) for q in possible if q != question}
-    assert others == {q: p for q, p in possible.items() if q != question}, row["failed"]
+    assert f"{question} asks you to write this yourself" in row["failed"], row["failed"]
+    others = {q: float(row[f"{key}/{q}"]) for q in possible if q not in DELEGATING[key]}
+    assert others == {q: p for q, p in possible.items() if q not in DELEGATING[key]}, row["failed"]
     assert f"{question}'s answer names " in row["warning"], row["warning"]
 
 
