@@ -160,6 +160,8 @@ bench-grading: $(STAMP) sandbox
 
 # The learner's path in a real browser: JupyterLab (started by `make lab`) driven by Playwright
 # in Debian's chromium (installed with apt when missing; Playwright never downloads a browser).
+# Then a hub's hand-out and the whole class loop: make release, an nbgitpuller link, a learner's
+# answers saved, make grade on them, the gradebook and the feedback page (e2e/test_class_loop.py).
 # Screenshots of failures: build/e2e/. Several minutes: it runs every chapter.
 e2e: $(STAMP) chromium
 	OMP_NUM_THREADS=1 $(VENV)/bin/pytest -p no:cacheprovider e2e

@@ -1,5 +1,6 @@
-"""Shared by the e2e fixtures and tests: where things are, a screenshot per step, and a
-JupyterLab server for a test (its settings, port, token and REST API)."""
+"""Shared by the e2e fixtures and tests: where things are, a screenshot per step, a make
+target run as the instructor runs it, a JupyterLab server for a test (its settings, port,
+token and REST API), and what a learner does on a JupyterLab page."""
 
 from __future__ import annotations
 
@@ -10,21 +11,37 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / "build" / "e2e"  # git-ignored (build/)
+REF = "fall-2026"  # the branch of the students' copy that the hub tests hand out
 
 
 def step(page, name: str) -> None:
     """Keep a screenshot of what the learner sees now (build/e2e/steps/NAME.png)."""
     (SHOTS / "steps").mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "steps" / f"{name}.png"))
+
+
+def run_make(target: str, *variables: str, **env: str) -> str:
+    """`make TARGET VAR=value…` in the repository, on this test's virtual environment (taken
+    as installed: ``-o STAMP``); returns its stdout. Fails with make's output."""
+    done = subprocess.run(
+        ["make", "--no-print-directory", "-o", f"{sys.prefix}/.installed", target,
+         f"VENV={sys.prefix}", *variables],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", **env},
+    )  # fmt: skip
+    assert done.returncode == 0, f"make {target}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return done.stdout
 
 
 CHROMIUM = os.environ.get("E2E_CHROMIUM", "/usr/bin/chromium")
@@ -108,7 +125,7 @@ def serve(command, cwd: Path, log_path: Path, port: int, token: str, env=None):
         log.close()
 
 
-# What a learner does on a JupyterLab page (used by test_learner.py and test_handout.py).
+# What a learner does on a JupyterLab page.
 RUN_ALL_TIMEOUT = 600  # seconds per chapter; the house rule is well under 60 s on 2 cores
 CURRENT = ".jp-NotebookPanel:not(.lm-mod-hidden)"
 # Reads the current notebook's model: what each code cell shows after a run.
@@ -178,6 +195,31 @@ def current_tab_is(page, name: str, timeout: float = 60_000) -> None:
         f'.lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current:has-text("{name}")', timeout=timeout
     )
     page.wait_for_selector(f"{CURRENT} .jp-Cell", timeout=timeout)
+
+
+def open_nbgitpuller_link(page, server: Lab, link: str, shot: str) -> None:
+    """Open ``link``, a hub's nbgitpuller link as `make links` prints it, on ``server``, one
+    user's server; wait until the notebook it names is the current tab (minutes at most).
+
+    On a hub the link is ``HUB/hub/user-redirect/git-pull?…``, which the hub redirects to the
+    user's server as ``/user/NAME/git-pull?…``; a single server answers ``/git-pull?…``
+    itself, so the hub part is taken off. ``shot``: the screenshot of the pull under way."""
+    local = link.replace("/hub/user-redirect", "", 1)
+    assert local.startswith(f"{server.url}/git-pull?repo="), local
+    page.goto(f"{local}&token={quote(server.token)}")
+    step(page, shot)
+    name = PurePosixPath(parse_qs(urlsplit(link).query)["urlpath"][0]).name
+    current_tab_is(page, name, timeout=180_000)
+
+
+def type_into_cell(page, index: int, text: str) -> None:
+    """Replace the source of the current notebook's cell ``index`` with ``text`` through its
+    editor: click into it, select all, and enter ``text`` as pasted (no auto-indent)."""
+    cell = page.locator(f"{CURRENT} .jp-Cell").nth(index)
+    cell.scroll_into_view_if_needed()
+    cell.locator(".cm-content").click()
+    page.keyboard.press("Control+a")
+    page.keyboard.insert_text(text)
 
 
 def run_all_and_wait(page, timeout: float = RUN_ALL_TIMEOUT) -> dict:

@@ -19,6 +19,7 @@ from browser_steps import (
     open_from_file_browser,
     run_all_and_wait,
     step,
+    type_into_cell,
 )
 
 from tests.mistakes_01 import MISTAKES
@@ -126,14 +127,6 @@ def _answer_cell_index(nb, marker: str) -> int:
     return next(i for i, c in enumerate(nb.cells) if c.cell_type == "code" and marker in c.source)
 
 
-def _type_into_cell(page, index: int, text: str) -> None:
-    cell = page.locator(f"{CURRENT} .jp-Cell").nth(index)
-    cell.scroll_into_view_if_needed()
-    cell.locator(".cm-content").click()
-    page.keyboard.press("Control+a")
-    page.keyboard.insert_text(text)  # as pasted: no auto-indent
-
-
 def _run_cell_and_next(page, index: int) -> str:
     """Shift+Enter on cell ``index`` (the answer) and on the next (its grader.check);
     returns the check's output text."""
@@ -164,12 +157,12 @@ def test_exercise_01_q1_right_answer_passes_and_wrong_answer_fails(page):
 
     open_from_file_browser(page, "exercises/01_single_head.ipynb")
     run_all_and_wait(page)  # the set-up cells; blank answers leave the checks failing
-    _type_into_cell(page, index, right)
+    type_into_cell(page, index, right)
     passed = _run_cell_and_next(page, index)
     step(page, "08-exercise-01-q1-right-answer")
     assert "q1 passed!" in passed and "failed" not in passed.lower(), passed
 
-    _type_into_cell(page, index, wrong)
+    type_into_cell(page, index, wrong)
     failed = _run_cell_and_next(page, index)
     step(page, "09-exercise-01-q1-wrong-answer")
     assert "q1 results:" in failed and "q1 passed!" not in failed, failed
