@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import compileall
 import copy
+import functools
 import fcntl
 import hashlib
 import importlib
@@ -22,7 +23,6 @@ import os
 import socket
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
@@ -64,10 +64,25 @@ ROSTER = {
 }
 
 
-def build(set_id: str, edition: str = ""):
-    """A set built into the shared, git-ignored build folder (reused while unchanged)."""
+def _where(set_id: str, edition: str = "") -> tuple:
+    """``(master, build folder, capture)`` of a set in an edition."""
     master = SETS[set_id].parent / edition / SETS[set_id].name
-    return grading.build(master, grading.BUILD_DIR / edition / master.stem, not edition)
+    return master, grading.BUILD_DIR / edition / master.stem, not edition
+
+
+def build(set_id: str, edition: str = ""):
+    """A set built into the shared, git-ignored build folder (reused while unchanged). The
+    first call in a process builds every set of both editions (:func:`build_all`)."""
+    build_all()
+    return grading.build(*_where(set_id, edition))
+
+
+@functools.cache
+def build_all() -> None:
+    """Build every set of both editions at once: one ``otter assign`` process for all, the
+    captures ``JOBS`` at a time (importing otter costs ~3 s of CPU per process)."""
+    pairs = [(key, edition) for key in SETS for edition in EDITIONS.values()]
+    grading.build_many([_where(*pair) for pair in pairs], jobs=JOBS)
 
 
 def make_mistakes(nb, mistakes):
@@ -115,20 +130,10 @@ def set_submissions(folder: Path) -> dict:
     return names
 
 
-def build_all() -> None:
-    """Build every set of both editions, ``JOBS`` at a time (each build is one process at a
-    time: ``otter assign``, then the capture), so a cold build folder costs half the wall
-    time and no core waits on a single-threaded build."""
-    pairs = [(key, edition) for key in SETS for edition in EDITIONS.values()]
-    with ThreadPoolExecutor(JOBS) as pool:
-        list(pool.map(lambda pair: build(*pair), pairs))
-
-
 def write_class(folder: Path, paths: dict) -> dict:
     """Write every submission; return ``{"sets": ..., "cases": ..., "attacks": ..., ...}``:
     for each group, ``{role: file name under the folder}``."""
     (folder / "sets").mkdir(parents=True)
-    build_all()
     return {
         "sets": set_submissions(folder),
         "cases": hostile.set_01_cases(folder, build("01")),

@@ -19,7 +19,7 @@ pages (:mod:`.feedback`); :mod:`.shard` cuts a class into shards and merges them
 The threat model is in ``solutions/README.md``.
 """
 
-from .assign import BUILD_DIR, ROOT, Autograder, assign, build, exercise_sets
+from .assign import BUILD_DIR, ROOT, Autograder, assign, build, build_many, exercise_sets
 from .grade import grade
 from .sandbox import Limits, SandboxUnavailable
 
@@ -29,6 +29,7 @@ __all__ = [
     "Autograder",
     "exercise_sets",
     "build",
+    "build_many",
     "assign",
     "grade",
     "Limits",

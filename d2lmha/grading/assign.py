@@ -11,6 +11,7 @@ Source: otter-grader 7 documentation, "Otter Assign" (notebook format v1).
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import os
@@ -18,13 +19,24 @@ import re
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .._checks import check_positive_int
 from .questions import Question, question_configs
 
 
-__all__ = ["ROOT", "BUILD_DIR", "SET_PATTERN", "Autograder", "exercise_sets", "build", "assign"]
+__all__ = [
+    "ROOT",
+    "BUILD_DIR",
+    "SET_PATTERN",
+    "Autograder",
+    "exercise_sets",
+    "build",
+    "build_many",
+    "assign",
+]
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD_DIR = ROOT / "build" / "grading"  # git-ignored; reused while the sources are unchanged
@@ -92,9 +104,35 @@ class Autograder:
         return self.directory / "plan.safetensors"
 
 
-def _otter(*args, **kwargs) -> subprocess.CompletedProcess:
-    """Run the otter CLI of this interpreter, so its kernel sees this environment."""
-    return subprocess.run([sys.executable, "-m", "otter", *map(str, args)], **kwargs)
+# One process runs ``otter assign`` for every set a build needs: importing otter costs about
+# 3 s of CPU, most of what assigning one small set costs. (``otter.assign.main`` is what the
+# ``otter assign`` command runs; it changes the working folder while it runs, so the sets
+# are assigned one after another.)
+_ASSIGN = """import sys
+from otter import logging
+from otter.assign import main
+logging.set_level(logging.WARNING)
+for master, out in zip(sys.argv[1::2], sys.argv[2::2]):
+    print("otter assign", master, flush=True)
+    main(master, out, no_pdfs=True, no_run_tests=True)
+"""
+
+
+def _otter_assign(pairs: list[tuple[Path, Path]]) -> None:
+    """``otter assign --no-pdfs --no-run-tests MASTER OUT`` for each pair, in one process of
+    this interpreter (so its kernel sees this environment).
+
+    Raises:
+        RuntimeError: a set failed (the output names it and says why).
+    """
+    if not pairs:
+        return
+    args = [str(path) for pair in pairs for path in pair]
+    done = subprocess.run(
+        [sys.executable, "-c", _ASSIGN, *args], capture_output=True, text=True, check=False
+    )
+    if done.returncode:
+        raise RuntimeError(f"otter assign failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
 
 
 def _source_key(master: Path, capture: bool = True) -> str:
@@ -125,29 +163,50 @@ def build(master: Path, out: Path, capture: bool = True) -> Autograder:
         RuntimeError: ``otter assign`` failed, or the solution fails one of its tests
             (the message says which).
     """
-    master, out = Path(master).resolve(), Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out.parent / f".{out.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # one build of a set at a time (pytest-xdist, make)
-        return _build_locked(master, out, capture)
+    return build_many([(master, out, capture)])[0]
 
 
-def _build_locked(master: Path, out: Path, capture: bool = True) -> Autograder:
-    key = _source_key(master, capture)
-    stamp = out / "source.sha256"
-    autograder = out / "autograder" / master.name
-    if not (stamp.is_file() and stamp.read_text() == key):
-        shutil.rmtree(out, ignore_errors=True)
+def build_many(items, jobs: int = 1) -> list[Autograder]:
+    """Build several sets, ``[(master, out, capture), ...]``, each as :func:`build` does,
+    with one ``otter assign`` process for all that need it and their captures ``jobs`` at a
+    time. Returns their :class:`Autograder`, in order.
+
+    Raises:
+        ValueError, RuntimeError: as :func:`build`; ``jobs`` not a positive int.
+    """
+    check_positive_int("jobs", jobs)
+    items = [(Path(master).resolve(), Path(out), capture) for master, out, capture in items]
+    with contextlib.ExitStack() as locks:
+        for out in sorted({out for _, out, _ in items}):  # one order: no deadlock between runs
+            out.parent.mkdir(parents=True, exist_ok=True)
+            lock = locks.enter_context(open(out.parent / f".{out.name}.lock", "w"))
+            fcntl.flock(lock, fcntl.LOCK_EX)  # one build of a set at a time (xdist, make)
+        stale = {}
+        for master, out, capture in items:
+            key = _source_key(master, capture)
+            stamp = out / "source.sha256"
+            if not (stamp.is_file() and stamp.read_text() == key):
+                stale[out] = (master, capture, key)
+        for out in stale:
+            shutil.rmtree(out, ignore_errors=True)
         # The capture below runs every test on the solution, so otter need not (a translated
         # set is not captured: nbval runs its tests, and it is graded by its original's plan).
-        done = _otter(
-            "assign", "--no-pdfs", "--no-run-tests", master, out, capture_output=True, text=True
-        )
-        if done.returncode:
-            raise RuntimeError(f"otter assign {master.name} failed:\n{done.stdout}{done.stderr}")
-        if capture:
-            _capture(master, autograder, out)
-        stamp.write_text(key)
+        _otter_assign([(master, out) for out, (master, _, _) in stale.items()])
+        captured = [(master, out) for out, (master, capture, _) in stale.items() if capture]
+        with ThreadPoolExecutor(jobs) as pool:
+            list(pool.map(lambda pair: _capture(pair[0], _solution(*pair), pair[1]), captured))
+        for out, (_, _, key) in stale.items():
+            (out / "source.sha256").write_text(key)
+        return [_autograder(master, out) for master, out, _ in items]
+
+
+def _solution(master: Path, out: Path) -> Path:
+    return out / "autograder" / master.name
+
+
+def _autograder(master: Path, out: Path) -> Autograder:
+    """The :class:`Autograder` of a built set."""
+    autograder = _solution(master, out)
     import nbformat
 
     meta = nbformat.read(autograder, as_version=nbformat.NO_CONVERT).metadata.get("otter", {})
@@ -225,8 +284,8 @@ def assign(
     if unknown:
         raise ValueError(f"unknown exercise set(s) {unknown}; expected some of {sorted(sets)}")
     written = []
-    for set_id in sorted(set_ids or sets):
-        ag = build(sets[set_id], Path(build_dir) / sets[set_id].stem, capture)
+    ids = sorted(set_ids or sets)
+    for ag in build_many([(sets[i], Path(build_dir) / sets[i].stem, capture) for i in ids]):
         if execute:  # in the build folder, so otter's .OTTER_LOG stays out of exercises/
             _execute(ag.student_notebook)
         target = Path(exercises) / ag.notebook_name

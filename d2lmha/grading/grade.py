@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .._checks import check_positive_int
-from .assign import BUILD_DIR, ROOT, SET_PATTERN, Autograder, build, exercise_sets
+from .assign import BUILD_DIR, ROOT, SET_PATTERN, Autograder, build_many, exercise_sets
 from .collect import Found, log_name
 from .feedback import edition, set_info
 from .lms import collect_submissions, lms_name, read_roster
@@ -343,7 +343,8 @@ def grade(
     sets = exercise_sets(solutions)
     rows, pending, metadata = _sort_out(found, sets)
     needed = sorted({job.set_id for job in pending})
-    built = {s: build(sets[s], Path(build_dir) / sets[s].stem) for s in needed}
+    ready = build_many([(sets[s], Path(build_dir) / sets[s].stem, True) for s in needed])
+    built = dict(zip(needed, ready, strict=True))
     copies = _instructor_warnings(pending, _solution_hashes(solutions, built), built, metadata)
     journal = _Journal(out.with_suffix(".rows.jsonl"), resume)
     try:
