@@ -17,6 +17,8 @@ VENV        ?= .venv
 TORCH       ?= torch==2.13.0
 TORCH_INDEX ?=
 PYTEST_ARGS ?= -n 2 --dist loadscope
+# make e2e: the learner's chapters in one browser, the hand-out and the class loop in another.
+E2E_ARGS    ?= -n 2 --dist loadfile
 # Extra arguments for `jupyter lab` (make e2e passes --no-browser, a port and a token).
 LAB_ARGS    ?=
 # JupyterLab refuses to run as root (e.g. in a container) unless told it may.
@@ -164,7 +166,7 @@ bench-grading: $(STAMP) sandbox
 # answers saved, make grade on them, the gradebook and the feedback page (e2e/test_class_loop.py).
 # Screenshots of failures: build/e2e/. Several minutes: it runs every chapter.
 e2e: $(STAMP) chromium
-	OMP_NUM_THREADS=1 $(VENV)/bin/pytest -p no:cacheprovider e2e
+	OMP_NUM_THREADS=1 $(VENV)/bin/pytest -p no:cacheprovider $(E2E_ARGS) e2e
 
 chromium:
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \

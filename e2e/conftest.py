@@ -24,7 +24,10 @@ from browser_steps import CHROMIUM, REF, ROOT, SHOTS, free_port, lab_settings, r
 
 
 def pytest_sessionstart(session):
-    """Each run's screenshots only (a test module's fixtures must not wipe another's)."""
+    """Each run's screenshots only (a test module's fixtures must not wipe another's): once,
+    in the process that starts the run (pytest-xdist's workers share the folder)."""
+    if "PYTEST_XDIST_WORKER" in os.environ:
+        return
     shutil.rmtree(SHOTS, ignore_errors=True)
     (SHOTS / "steps").mkdir(parents=True)
 

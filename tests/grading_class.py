@@ -51,7 +51,9 @@ DEGENERATE = {
 # The 中文 edition's submissions (from solutions/zh and exercises/zh) are graded by the same
 # call, hence by the English set's grader and hidden tests.
 EDITIONS = {"": "", "zh_": "zh"}
-TIMEOUT, CELL_TIMEOUT, JOBS = 300, 60, 2
+# Three sandboxes at once on two CPUs: several hostile submissions sleep until their cell's
+# time limit (60 s), and with two slots the CPUs idled while two of them waited.
+TIMEOUT, CELL_TIMEOUT, JOBS = 300, 60, 3
 ROOT = grading.ROOT / "build" / "test-class"
 # The class's roster (student_id: match): a Moodle folder's name, two set-01 notebooks (one
 # per edition), one who handed in twice and one who handed in nothing.
