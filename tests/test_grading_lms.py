@@ -259,6 +259,14 @@ def test_edition_and_measurements_come_from_the_masters():
     questions = _questions(grading.ROOT / "solutions" / "01_single_head.ipynb")["questions"]
     assert "measured" in questions["q2"]["measurement"]
     assert questions["q1"]["measurement"] == ""  # an implement question has none
+    page = render(
+        row("a.ipynb", (2, 0)),
+        {**INFO, "editions": {"": {"title": "01", "questions": questions}}},
+        "ann",
+        "graded",
+    )
+    # the solution's prose is rendered (code spans), not shown as raw markdown
+    assert "<code>d2lmha.masked_softmax</code>" in page and "`d2lmha" not in page
 
 
 def test_student_ids_become_safe_folder_names():

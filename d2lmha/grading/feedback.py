@@ -101,7 +101,7 @@ pre { background: #f6f6f6; padding: .6em; white-space: pre-wrap; overflow-wrap: 
 {% if q.any_hidden %}<p><small>{{ s.hidden_note }}</small></p>{% endif %}
 {% elif not error %}<p>{{ s.passed }}</p>{% endif %}
 {% if q.measurement %}<h3>{{ s.measurement }}</h3>
-{% if q.check %}<p>{{ q.check }}</p>{% endif %}<pre>{{ q.measurement }}</pre>{% endif %}
+{% if q.check %}{{ q.check|safe }}{% endif %}<pre>{{ q.measurement }}</pre>{% endif %}
 </section>
 {% endfor %}
 <section class="q" id="errors"><h2>{{ s.errors }}</h2>
@@ -203,6 +203,15 @@ def _number(value) -> str:
     return f"{value:g}"
 
 
+def _markdown(text: str) -> str:
+    """The solution notebook's prose (trusted) as HTML for the page's ``|safe`` slot: code
+    spans, emphasis and links rendered; raw HTML in it is escaped, not passed through
+    (CommonMark with ``html`` off)."""
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark", {"html": False}).render(text) if text else ""
+
+
 def render(row: dict, info: dict, student: str, status: str) -> str:
     """The HTML feedback page of one graded row.
 
@@ -243,7 +252,7 @@ def render(row: dict, info: dict, student: str, status: str) -> str:
                 "failed": failed.get(question, []),
                 "any_hidden": any(f["hidden"] for f in failed.get(question, [])),
                 "measurement": words.get("measurement", ""),
-                "check": words.get("check", ""),
+                "check": _markdown(words.get("check", "")),
             }
         )
     possible = float(row.get("possible") or sum(info["possible"].values()))
