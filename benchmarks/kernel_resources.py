@@ -28,7 +28,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from tools.notebook_times import ROOT, Run, run_once, shown
+from tools.notebook_times import ROOT, Run, markdown_table, run_once, shown, write_report
 
 OUT = ROOT / "benchmarks" / "results" / "kernel_resources.md"
 FOLDERS = ("notebooks", "notebooks/zh", "solutions")
@@ -52,22 +52,20 @@ def peak_bytes(run: Run) -> int:
 
 def table(results: dict[Path, list[Run]]) -> str:
     """Markdown table: one row per notebook; medians over the runs that did not fail."""
-    rows = [
-        "| notebook | peak, MiB | sampled RSS, kernel + children, MiB | kernel VmHWM, MiB "
-        "| kernel CPU, s | wall, s | runs | failed |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
-    ]
-    for path, runs in results.items():
-        ok = [r for r in runs if not r.error]
-        failed = "; ".join(r.error for r in runs if r.error) or "0"
-        rows.append(
-            f"| {shown(path)} | {_median([peak_bytes(r) / MIB for r in ok]):.0f} "
-            f"| {_median([r.peak_rss_bytes / MIB for r in ok]):.0f} "
-            f"| {_median([r.kernel_hwm_bytes / MIB for r in ok]):.0f} "
-            f"| {_median([r.cpu_s for r in ok]):.1f} | {_median([r.wall_s for r in ok]):.1f} "
-            f"| {len(ok)} | {failed} |"
-        )
-    return "\n".join(rows)
+
+    def median(value, digits=0):
+        return lambda ok: f"{_median([value(r) for r in ok]):.{digits}f}"
+
+    return markdown_table(
+        results,
+        [
+            ("peak, MiB", median(lambda r: peak_bytes(r) / MIB)),
+            ("sampled RSS, kernel + children, MiB", median(lambda r: r.peak_rss_bytes / MIB)),
+            ("kernel VmHWM, MiB", median(lambda r: r.kernel_hwm_bytes / MIB)),
+            ("kernel CPU, s", median(lambda r: r.cpu_s, 1)),
+            ("wall, s", median(lambda r: r.wall_s, 1)),
+        ],
+    )
 
 
 def summary(results: dict[Path, list[Run]]) -> str:
@@ -129,10 +127,7 @@ def main(argv: list[str] | None = None) -> int:
                 + (f" FAILED {run.error}" if run.error else ""),
                 flush=True,
             )
-    text = header(load_before) + "\n" + table(results) + "\n\n" + summary(results)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text, encoding="utf-8")
-    print(text)
+    write_report(args.out, header(load_before) + "\n" + table(results) + "\n\n" + summary(results))
     return 0
 
 

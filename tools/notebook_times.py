@@ -23,6 +23,8 @@ the cell; that run is left out of the statistics.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import argparse
 import os
 import platform
@@ -186,20 +188,38 @@ def spread(values: list[float]) -> str:
     return f"{statistics.median(values):.1f} ({min(values):.1f}–{max(values):.1f})"
 
 
-def table(results: dict[Path, list[Run]]) -> str:
-    """Markdown table: one row per notebook, CPU and wall as median (min–max), runs, failures."""
+def markdown_table(results: dict[Path, list[Run]], columns: list[tuple[str, Callable]]) -> str:
+    """Markdown table, one row per notebook: its path, then for each ``(header, value)`` of
+    ``columns`` the text ``value(runs)`` gives for the runs that did not fail, then how many
+    runs counted and why the others failed."""
     rows = [
-        "| notebook | kernel CPU s, median (min–max) | wall s, median (min–max) | runs | failed |",
-        "| --- | --- | --- | --- | --- |",
+        "| notebook | " + " | ".join(name for name, _ in columns) + " | runs | failed |",
+        "| --- " * (len(columns) + 3) + "|",
     ]
     for path, runs in results.items():
         ok = [r for r in runs if not r.error]
         failed = "; ".join(r.error for r in runs if r.error) or "0"
-        rows.append(
-            f"| {shown(path)} | {spread([r.cpu_s for r in ok])} "
-            f"| {spread([r.wall_s for r in ok])} | {len(ok)} | {failed} |"
-        )
+        cells = " | ".join(value(ok) for _, value in columns)
+        rows.append(f"| {shown(path)} | {cells} | {len(ok)} | {failed} |")
     return "\n".join(rows)
+
+
+def table(results: dict[Path, list[Run]]) -> str:
+    """Markdown table: one row per notebook, CPU and wall as median (min–max), runs, failures."""
+    return markdown_table(
+        results,
+        [
+            ("kernel CPU s, median (min–max)", lambda ok: spread([r.cpu_s for r in ok])),
+            ("wall s, median (min–max)", lambda ok: spread([r.wall_s for r in ok])),
+        ],
+    )
+
+
+def write_report(out: Path, text: str) -> None:
+    """Write a results file (its folder made if missing) and show it."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    print(text)
 
 
 def header() -> str:
@@ -245,10 +265,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 if args.cells:
                     print("  costliest cells:", costliest(run, args.cells), flush=True)
-    text = header() + "\n" + table(results) + "\n"
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text, encoding="utf-8")
-    print(text)
+    write_report(args.out, header() + "\n" + table(results) + "\n")
     return 0
 
 
