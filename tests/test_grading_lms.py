@@ -142,12 +142,14 @@ INFO = {
             "hidden": True,
             "points": 1.0,
             "failure_message": "",
+            "checks": ["scaled_scores"],
         },
         "q2 - 1": {
             "question": "q2",
             "name": "q2_unscaled",
             "hidden": True,
             "points": 1.0,
+            "checks": ["variance_unscaled"],
             "failure_message": "think about how variances add",
         },
     },
@@ -244,10 +246,12 @@ def test_feedback_page_has_points_and_messages_escaped_and_no_hidden_expected_va
     assert "&lt;script&gt;x&lt;/script&gt;" in page and "<script>" not in page
     assert "q1_shape" in page and "Failed hidden test (1 points)" in page
     assert "q1_variance" not in page and "expected about 1/4" not in page  # hidden: points only
+    assert "it checks your scaled_scores" in page  # and which of the learner's names it takes
     assert "8.0 is not 64" not in page and "think about how variances add" in page
     assert "measured 63.87" in page and "Check:" in page
     assert "ann&lt;1&gt;" in page and "NameError" in page and "&lt;b&gt;" in page
     zh = render(row("a.ipynb", (2, 0), _edition="zh"), INFO, "ann", "graded")
+    assert "它检查你的 variance_unscaled" in zh
     assert 'lang="zh"' in zh and "练习 01" in zh and "测量 63.87" in zh and "未通过的隐藏测试" in zh
     assert "所有测试均通过" in zh  # q1 passed
 
@@ -413,6 +417,7 @@ def test_class_feedback_pages_show_points_and_never_hidden_expected_values(grade
         assert message.split(": ", 1)[1] not in page, message
     assert "def test_" not in page and "measured 63.87" in page
     zh = (_output(graded_class) / "feedback/zhwrong01/01_single_head.html").read_text()
+    assert "它检查你的 variance_unscaled" in zh
     assert 'lang="zh"' in zh and "练习 01" in zh and "未通过" in zh
     assert full["sets/01_zh_wrong.ipynb"]["_edition"] == "zh" and wrong["_edition"] == ""
 

@@ -45,8 +45,9 @@ STRINGS = {
         "passed": "All tests passed.",
         "public": "Failed test",
         "hidden": "Failed hidden test",
-        "hidden_note": "(hidden tests are not shown: only their points, and a hint where the "
-        "instructor wrote one)",
+        "hidden_note": "(hidden tests are not shown: only their points, what they check, and a "
+        "hint where the instructor wrote one)",
+        "checks": "it checks your",
         "measurement": "The measurement, as the solution notebook shows it "
         "(where it says 'you predicted', that is the solution's answer)",
         "errors": "Your notebook's errors when it ran",
@@ -64,7 +65,8 @@ STRINGS = {
         "passed": "所有测试均通过。",
         "public": "未通过的测试",
         "hidden": "未通过的隐藏测试",
-        "hidden_note": "（隐藏测试不公开：只显示分值，以及教师写下的提示）",
+        "hidden_note": "（隐藏测试不公开：只显示分值、它检查的内容，以及教师写下的提示）",
+        "checks": "它检查你的",
         "measurement": "测量结果，即参考答案笔记本中的输出（其中的“你的预测”是参考答案）",
         "errors": "运行时笔记本中的错误",
         "error": "未评分",
@@ -159,7 +161,7 @@ def set_info(autograder, solutions: Path) -> dict:
 
     Returns:
         ``{"name", "possible": {q: points}, "tests": {test id: {"question", "name",
-        "hidden", "points", "failure_message"}}, "editions": {"": ..., "zh": ...}}``.
+        "hidden", "points", "failure_message", "checks"}}, "editions": {"": ..., "zh": ...}}``.
     """
     from .cases import load_tests
 
@@ -170,6 +172,8 @@ def set_info(autograder, solutions: Path) -> dict:
             "hidden": t["hidden"],
             "points": t["points"],
             "failure_message": t["failure_message"],
+            # the learner's own names the test takes (answers, functions): never a value
+            "checks": list(t["params"]),
         }
         for t in load_tests(autograder.solution_notebook)
     }
@@ -231,7 +235,11 @@ def render(row: dict, info: dict, student: str, status: str) -> str:
         test = info["tests"].get(test_id)
         if test is None:
             continue
-        shown = test["failure_message"] if test["hidden"] else message
+        shown = message
+        if test["hidden"]:  # never its assertion's text (it may hold the expected value)
+            checks = ", ".join(test.get("checks", ()))
+            checks = f"{STRINGS[lang]['checks']} {checks}" if checks else ""
+            shown = "; ".join(filter(None, [checks, test["failure_message"]]))
         failed.setdefault(test["question"], []).append(
             {
                 "name": "" if test["hidden"] else test["name"],
