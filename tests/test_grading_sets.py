@@ -1,6 +1,8 @@
 """Every exercise set grades right, graded the way ``make grade`` grades a folder.
 
-For each set: the solution scores full marks, the blank student notebook scores zero (and
+For each set: the solution scores full marks (runs without a cell raising, and prints what its
+``# NBVAL_CHECK_OUTPUT`` cells saved: the check nbval would make, from the same run), the blank
+student notebook scores zero (and
 runs to the end without a cell raising: it is the notebook a learner starts from), and a
 submission with plausible mistakes scores partial credit strictly between — each mistaken
 question loses some but not all of its points, every other question keeps full marks. The
@@ -21,7 +23,7 @@ from d2lmha.grading.cases import load_tests
 from d2lmha.grading.grade import RERUN_NOTE
 from d2lmha.grading.questions import UNDERSTANDING
 from d2lmha.grading.wire import read_container
-from grading_class import DEGENERATE, DELEGATING, MISTAKES, QUESTIONS, SETS, build
+from grading_class import DEGENERATE, DELEGATING, MISTAKES, QUESTIONS, SETS, build, log
 
 
 def test_every_set_has_a_planned_mistake():
@@ -49,6 +51,36 @@ def test_solution_scores_full_marks(graded_class, key):
     row, per_question, possible = scores(graded_class, key, "solution")
     assert len(possible) >= 4 and per_question == possible
     assert float(row["score"]) == float(row["possible"])
+
+
+def checked_outputs(notebook) -> list[tuple[int, str]]:
+    """``(cell index, text)`` of each saved output of each code cell that nbval would compare
+    (a comment line ``# NBVAL_CHECK_OUTPUT``): its stream text or its ``text/plain``."""
+    found = []
+    for index, cell in enumerate(nbformat.read(notebook, as_version=4).cells):
+        marked = any(line.strip() == "# NBVAL_CHECK_OUTPUT" for line in cell.source.splitlines())
+        if cell.cell_type == "code" and marked:
+            for output in cell.outputs:
+                if output.output_type == "stream":
+                    found.append((index, output.text))
+                elif "text/plain" in output.get("data", {}):
+                    found.append((index, output.data["text/plain"]))
+    return found
+
+
+@pytest.mark.parametrize("edition", ["", "zh"])
+@pytest.mark.parametrize("key", sorted(SETS))
+def test_solution_runs_clean_and_prints_its_saved_outputs(graded_class, key, edition):
+    """What nbval would check of a solution, from the class's run of it (not run twice): no
+    cell raised, and each output saved under a ``# NBVAL_CHECK_OUTPUT`` cell was printed."""
+    submission = f"sets/{key}_{edition and edition + '_'}solution.ipynb"
+    reported = graded_class["table"].loc[submission, "reported"]
+    assert reported.replace(RERUN_NOTE, "").strip("; ") == "", (submission, reported)
+    printed = log(graded_class, submission)
+    saved = checked_outputs(grading.ROOT / "solutions" / edition / build(key).notebook_name)
+    assert saved, f"solutions/{edition}: set {key} has no cell marked # NBVAL_CHECK_OUTPUT"
+    missing = [(index, text) for index, text in saved if text.strip() not in printed]
+    assert missing == [], f"{submission} did not print these saved outputs: {missing}"
 
 
 @pytest.mark.parametrize("key", sorted(SETS))
