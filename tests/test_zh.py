@@ -70,6 +70,14 @@ def test_code_is_the_same_in_both_editions(path):
             assert cn.source == en.source, en.id
             continue
         assert _code_tokens(cn.source) == _code_tokens(en.source), f"cell {en.id}"
+        assert _literals(cn.source) == _literals(en.source), f"cell {en.id}: an f-string's braces"
+
+
+def _literals(source):
+    """What each string literal computes besides its text (an f-string's expressions)."""
+    return [
+        zh.literal_code(t.string) for t in zh._tokens(source, "cell") if t.type == tokenize.STRING
+    ]
 
 
 def _shown(cell):
@@ -173,6 +181,9 @@ def test_translation_replaces_whole_literals_and_comments_only():
     assert used == set(strings)
 
 
+CONFIG = '""" # BEGIN TEST CONFIG\npoints: 1\n{}\n"""'  # otter's test settings
+
+
 @pytest.mark.parametrize(
     "entry",
     [
@@ -181,12 +192,39 @@ def test_translation_replaces_whole_literals_and_comments_only():
         {"# a": "# a\nx = 1"},  # a comment may not grow a line of code
         {"x": "y"},  # names are never translated
         {"# NBVAL_CHECK_OUTPUT": "# 检查输出"},  # tool instructions stay
+        # an f-string keeps the expressions in its braces (issue #25 item 5)
+        {'f"loss {loss:.3f}"': "f\"损失 {__import__('os').getpid()}\""},
+        {'f"loss {loss:.3f}"': 'f"损失"'},  # none dropped
+        {'f"{x!r}"': 'f"{x!s}"'},  # nor their conversions
+        {'f"{x:>{width}}"': 'f"{x:>{width + 1}}"'},  # nor a format spec's expressions
+        {"f\"{d['keys']}\"": "f\"{d['键']}\""},  # a string the code uses is code
+        {'f"{(n := 1)} {(n := 2)}"': 'f"{(n := 2)} {(n := 1)}"'},  # assignments in order
+        {'"a"': 'f"{secret}"'},  # a plain literal does not become an f-string
+        {'"a"': 'b"a"'},  # nor bytes
+        {CONFIG.format("hidden: true"): CONFIG.format("hidden: false")},  # a test's settings
     ],
 )
 def test_translation_refuses_entries_that_could_change_code(entry):
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
     with pytest.raises(ValueError):
         zh.make_twin(nb, {"markdown": {}, "strings": entry})
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {'f"loss {loss:.3f}"': 'f"损失 {loss:.4f}"'},  # a format spec's text is text
+        {'f"{name:<24} size {size(w):.3f}"': 'f"大小 {size(w):.3f}：{name:<24}"'},  # word order
+        {
+            "f\"{'yes' if ok else 'no'} {', '.join(xs) or 'none'}\"": (
+                "f\"{'是' if ok else '否'} {'、'.join(xs) or '无'}\""
+            )
+        },
+        {CONFIG.format('failure_message: "no"'): CONFIG.format('failure_message: "不对"')},
+    ],
+)
+def test_translation_accepts_entries_that_change_only_text(entry):
+    zh.check_strings(entry)
 
 
 def test_a_prose_cell_without_translation_is_named():

@@ -121,9 +121,106 @@ def _tokens(source: str, where: str) -> list[tokenize.TokenInfo]:
         raise ValueError(f"{where}: cannot tokenize the code: {error}") from error
 
 
+def _text_masked(node, shown: bool = True):
+    """``node`` with the text a learner reads masked out, so what remains is what it computes.
+
+    Text is a string constant whose value is shown, not used: the literal parts of an
+    f-string (format-spec text included), and a string in a *shown* position: the whole
+    replacement field, a branch of ``a if c else b``, an operand of ``or``/``and``, a
+    separator ``", ".join(...)``. Only whether such a text is empty is kept (``or`` and
+    ``and`` test it). Any other constant (a dict key, an argument, a comparison) is code.
+    """
+    import ast
+
+    if isinstance(node, ast.Constant) and isinstance(node.value, (str, bytes)) and shown:
+        return ast.Constant(value=bool(node.value))
+    if isinstance(node, ast.JoinedStr):
+        return ast.JoinedStr(
+            values=[_text_masked(v) for v in node.values if isinstance(v, ast.FormattedValue)]
+        )
+    if isinstance(node, ast.FormattedValue):
+        spec = node.format_spec and _text_masked(node.format_spec)
+        return ast.FormattedValue(_text_masked(node.value), node.conversion, spec)
+    if isinstance(node, ast.IfExp) and shown:
+        return ast.IfExp(
+            _text_masked(node.test, False), _text_masked(node.body), _text_masked(node.orelse)
+        )
+    if isinstance(node, ast.BoolOp) and shown:
+        return ast.BoolOp(node.op, [_text_masked(v) for v in node.values])
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "join"
+        and isinstance(node.func.value, ast.Constant)
+        and shown
+    ):
+        func = ast.Attribute(_text_masked(node.func.value), "join", node.func.ctx)
+        args = [_text_masked(a, False) for a in node.args]
+        return ast.Call(func, args, node.keywords)
+    for name, value in ast.iter_fields(node):  # any other node: its strings are code
+        if isinstance(value, ast.AST):
+            setattr(node, name, _text_masked(value, False))
+        elif isinstance(value, list):
+            setattr(
+                node, name, [_text_masked(v, False) if isinstance(v, ast.AST) else v for v in value]
+            )
+    return node
+
+
+def literal_code(literal: str) -> tuple:
+    """What a string literal computes besides the text it shows: its type (``str`` or
+    ``bytes``) and, for an f-string, each replacement field (its expression, ``!conversion``
+    and format-spec expressions) as an AST dump with its shown text masked
+    (:func:`_text_masked`).
+
+    Two literals with the same ``literal_code`` differ only in text a reader sees:
+    ``f"loss {loss:.3f}"`` and ``f"损失 {loss:.3f}"``, or ``f"{'yes' if ok else 'no'}"`` and
+    ``f"{'是' if ok else '否'}"``. The fields may come in another order (word order differs
+    between languages), unless one assigns (``:=``), where the order of evaluation matters.
+
+    Raises:
+        ValueError: ``literal`` is not one string literal.
+    """
+    import ast
+
+    try:
+        node = ast.parse(literal.strip(), mode="eval").body
+    except SyntaxError as error:
+        raise ValueError(f"not a string literal: {literal!r} ({error.msg})") from error
+    if isinstance(node, ast.Constant) and isinstance(node.value, (str, bytes)):
+        return (type(node.value).__name__,)
+    if not isinstance(node, ast.JoinedStr):
+        raise ValueError(f"not a string literal: {literal!r}")
+    fields = [ast.dump(_text_masked(v)) for v in node.values if isinstance(v, ast.FormattedValue)]
+    assigns = any(isinstance(n, ast.NamedExpr) for n in ast.walk(node))
+    return ("str", *(fields if assigns else sorted(fields)))
+
+
+# A test's settings (otter's TEST CONFIG docstring): only its messages are text to translate.
+_TEST_CONFIG = re.compile(r'^[rR]?("""|\'\'\')\s*# BEGIN TEST CONFIG')
+_MESSAGES = {"success_message", "failure_message"}
+
+
+def _test_settings(literal: str) -> dict | None:
+    """The settings of a TEST CONFIG literal other than its messages (None for any other)."""
+    if not _TEST_CONFIG.match(literal):
+        return None
+    import ast
+
+    text = ast.literal_eval(literal).replace("# BEGIN TEST CONFIG", "")
+    settings = yaml.safe_load(text.replace("# END TEST CONFIG", "")) or {}
+    return {k: v for k, v in settings.items() if k not in _MESSAGES}
+
+
 def check_strings(strings: dict, where: str = "strings") -> None:
     """Every entry replaces one string literal by one string literal, or one comment by one
     comment: the guarantee that a translation never changes the code.
+
+    A literal keeps what it computes (:func:`literal_code`): its type, and an f-string the
+    expressions in its braces, their conversions and format-spec expressions, in order
+    (``f"loss {loss:.3f}"`` may become ``f"损失 {loss:.3f}"``, never
+    ``f"损失 {__import__('os').getpid()}"``). A test's settings (otter's ``TEST CONFIG``)
+    may change only in their ``success_message`` and ``failure_message``.
 
     Raises:
         ValueError: naming the first entry that is not such a pair.
@@ -142,6 +239,19 @@ def check_strings(strings: dict, where: str = "strings") -> None:
             raise ValueError(
                 f"{where}: {key!r} → {value!r} must replace one string literal by one string "
                 "literal, or one comment by one comment, written exactly as in the code"
+            )
+        if kinds[0] != tokenize.STRING:
+            continue
+        if literal_code(key) != literal_code(value):
+            raise ValueError(
+                f"{where}: {key!r} → {value!r} changes what the literal computes: keep its "
+                "type and, in an f-string, every expression in braces (with its !conversion "
+                "and format-spec expressions) as in the English, in the same order"
+            )
+        if _test_settings(key) != _test_settings(value):
+            raise ValueError(
+                f"{where}: {key!r} → {value!r} changes a test's settings: only its "
+                "success_message and failure_message are translated"
             )
 
 
