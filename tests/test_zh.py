@@ -305,3 +305,83 @@ def test_execute_runs_only_twins_whose_code_changed_unless_forced(monkeypatch):
     assert ran == []
     zh.main(["execute", "--force", str(chapter)])
     assert ran == [zh.twin(chapter)]
+
+
+def _test_cells(nb):
+    """The code cells between ``# BEGIN TESTS`` and ``# END TESTS`` of a set's source."""
+    inside = False
+    for cell in nb.cells:
+        if cell.cell_type == "raw":
+            inside = cell.source.startswith("# BEGIN TESTS") or (
+                inside and not cell.source.startswith("# END TESTS")
+            )
+        elif inside and cell.cell_type == "code":
+            yield cell
+
+
+def _messages(source):
+    """The string literals of a test that a learner reads when it fails: an ``assert``'s
+    message, a ``msg=`` argument, what a ``raise`` raises (each literal token, as written)."""
+    import ast
+
+    tree = ast.parse(source)
+    parts = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assert) and node.msg is not None:
+            parts.append(node.msg)
+        elif isinstance(node, ast.Call):
+            parts += [k.value for k in node.keywords if k.arg == "msg"]
+        elif isinstance(node, ast.Raise) and node.exc is not None:
+            parts.append(node.exc)
+    return [
+        t.string
+        for part in parts
+        for t in zh._tokens(ast.get_source_segment(source, part), "test")
+        if t.type == tokenize.STRING
+    ]
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in ENGLISH if p.parent.name == "solutions"], ids=lambda p: p.name
+)
+def test_every_test_message_of_a_chinese_set_is_chinese(path):
+    """A learner of the 中文 edition reads why a test failed in Chinese (issue #25): every
+    message of its public and hidden tests with English words in it is translated."""
+    chinese = nbformat.read(zh.twin(path), as_version=4)
+    english_words = re.compile(r"[A-Za-z]{2,}[^A-Za-z{}]+[A-Za-z]{2,}")
+    untranslated = {
+        message
+        for cell in _test_cells(chinese)
+        for message in _messages(cell.source)
+        if english_words.search(re.sub(r"\{[^{}]*\}", "", message)) and not CJK.search(message)
+    }
+    assert not untranslated, f"add these to {zh.translation_file(path).name}: {untranslated}"
+
+
+def test_the_graders_words_exist_in_every_language():
+    from d2lmha.grading import messages
+
+    for key, texts in messages.MESSAGES.items():
+        assert set(texts) == {"", "zh"}, key
+        fields = {f for f in re.findall(r"\{(\w+)\}", texts[""])}
+        assert all(set(re.findall(r"\{(\w+)\}", t)) == fields for t in texts.values()), key
+    off = messages.localize("RuntimeError: " + _off_limits("q2", "d2lmha.KVCache"), "zh")
+    assert off == "RuntimeError: q2 要求你自己写出它：这里不可调用 d2lmha.KVCache"
+    assert messages.localize("AssertionError: Tensor-likes are not close!", "zh").endswith("！")
+    assert messages.localize("AssertionError: Tensor-likes are not close!", "") == (
+        "AssertionError: Tensor-likes are not close!"
+    )
+
+
+def _off_limits(question, path):
+    from d2lmha.grading.guard import off_limits
+
+    return off_limits(question, path)
+
+
+@pytest.mark.parametrize("path", sorted((zh.ROOT / "exercises" / "zh").glob("*.ipynb")))
+def test_otters_closing_cell_is_translated(path):
+    from d2lmha.grading.messages import say
+
+    text = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells)
+    assert say("check_all", "zh") in text and say("check_all") not in text
