@@ -385,3 +385,30 @@ def test_otters_closing_cell_is_translated(path):
 
     text = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells)
     assert say("check_all", "zh") in text and say("check_all") not in text
+
+
+GUIDES = {
+    lang: zh.ROOT / "docs" / lang / "instructors.md" for lang in ("zh",)
+}  # the translations of docs/instructors.md
+
+
+@pytest.mark.parametrize("lang", sorted(GUIDES))
+def test_the_translated_guide_keeps_step_with_the_english(lang):
+    """The same sections (heading levels, in order), tables (rows each) and command blocks
+    (character for character) as ``docs/instructors.md``: a section added to one edition of
+    the guide fails until the other has it."""
+    english = zh.outline((zh.ROOT / "docs" / "instructors.md").read_text(encoding="utf-8"))
+    translated = zh.outline(GUIDES[lang].read_text(encoding="utf-8"))
+    assert translated["headings"] == english["headings"], "sections differ"
+    assert translated["tables"] == english["tables"], "tables (rows each) differ"
+    for ours, theirs in zip(translated["blocks"], english["blocks"], strict=True):
+        assert ours == theirs, "a command block differs"
+
+
+def test_outline_sees_sections_tables_and_blocks():
+    text = "# A\n\ntext\n\n## B\n| a |\n| - |\n| 1 |\n\n```bash\nmake x\n# not a heading\n```\n"
+    assert zh.outline(text) == {
+        "headings": [1, 2],
+        "tables": [3],
+        "blocks": ["```bash\nmake x\n# not a heading"],
+    }

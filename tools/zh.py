@@ -114,6 +114,41 @@ def join_cjk_lines(text: str) -> str:
     return "\n".join(out)
 
 
+def outline(markdown: str) -> dict:
+    """The shape of a markdown document that its translation keeps: each heading's level,
+    each table's number of rows (header and rule included), and each fenced block's text
+    (commands, configuration, examples: never translated), in order.
+
+    ``tests/test_zh.py`` compares the outlines of ``docs/instructors.md`` and its translation
+    ``docs/zh/instructors.md``, so a section, a table row or a changed command in one edition
+    fails until the other follows.
+    """
+    headings, tables, blocks = [], [], []
+    fence, block, rows = None, [], 0
+    for line in markdown.split("\n") + [""]:
+        stripped = line.strip()
+        if fence is not None:
+            if stripped.startswith(fence):
+                blocks.append("\n".join(block))
+                fence, block = None, []
+            else:
+                block.append(line)
+            continue
+        if stripped.startswith(("```", "~~~")):
+            fence, block = stripped[:3], [stripped]
+            continue
+        if stripped.startswith("|"):
+            rows += 1
+            continue
+        if rows:
+            tables.append(rows)
+            rows = 0
+        heading = re.match(r"(#{1,6}) ", line)
+        if heading:
+            headings.append(len(heading.group(1)))
+    return {"headings": headings, "tables": tables, "blocks": blocks}
+
+
 def _tokens(source: str, where: str) -> list[tokenize.TokenInfo]:
     try:
         return list(tokenize.generate_tokens(io.StringIO(source).readline))
