@@ -15,6 +15,8 @@ import warnings
 import nbformat
 import pytest
 
+from d2lmha import editions
+from d2lmha.editions import codes
 from tools import notebooks as meta
 from tools import zh
 
@@ -27,17 +29,19 @@ def _cells(nb):
     return [(c.cell_type, c.id, c.source) for c in nb.cells]
 
 
+@pytest.mark.parametrize("lang", codes())
 @pytest.mark.parametrize("folder", meta.FOLDERS)
-def test_both_editions_have_the_same_notebooks(folder):
+def test_both_editions_have_the_same_notebooks(folder, lang):
     english = {p.name for p in (zh.ROOT / folder).glob("*.ipynb")}
-    chinese = {p.name for p in (zh.ROOT / folder / "zh").glob("*.ipynb")}
+    chinese = {p.name for p in (zh.ROOT / folder / lang).glob("*.ipynb")}
     assert english, folder
     assert chinese == english, f"only in one edition: {sorted(chinese ^ english)}"
 
 
-def test_every_translation_file_has_its_english_notebook():
-    files = sorted((zh.ROOT / "translations" / "zh").rglob("*.yml"))
-    assert sorted(files) == sorted(zh.translation_file(p) for p in ENGLISH)
+@pytest.mark.parametrize("lang", codes())
+def test_every_translation_file_has_its_english_notebook(lang):
+    files = sorted((zh.ROOT / "translations" / lang).rglob("*.yml"))
+    assert sorted(files) == sorted(zh.translation_file(p, lang=lang) for p in ENGLISH)
 
 
 @pytest.mark.parametrize("path", ENGLISH, ids=IDS)
@@ -362,7 +366,7 @@ def test_the_graders_words_exist_in_every_language():
     from d2lmha.grading import messages
 
     for key, texts in messages.MESSAGES.items():
-        assert set(texts) == {"", "zh"}, key
+        assert set(texts) == {"", *codes()}, key
         fields = {f for f in re.findall(r"\{(\w+)\}", texts[""])}
         assert all(set(re.findall(r"\{(\w+)\}", t)) == fields for t in texts.values()), key
     off = messages.localize("RuntimeError: " + _off_limits("q2", "d2lmha.KVCache"), "zh")
@@ -387,9 +391,7 @@ def test_otters_closing_cell_is_translated(path):
     assert say("check_all", "zh") in text and say("check_all") not in text
 
 
-GUIDES = {
-    lang: zh.ROOT / "docs" / lang / "instructors.md" for lang in ("zh",)
-}  # the translations of docs/instructors.md
+GUIDES = {lang: zh.ROOT / "docs" / lang / "instructors.md" for lang in codes()}
 
 
 @pytest.mark.parametrize("lang", sorted(GUIDES))
@@ -412,3 +414,52 @@ def test_outline_sees_sections_tables_and_blocks():
         "tables": [3],
         "blocks": ["```bash\nmake x\n# not a heading"],
     }
+
+
+def _make_variable(name):
+    text = (zh.ROOT / "Makefile").read_text()
+    return re.search(rf"^{name}\s*:=(.*)$", text, re.M).group(1).split()
+
+
+def test_one_registry_of_editions_and_everything_agrees_with_it():
+    """A new edition is a translation folder and an entry of ``d2lmha.editions``: the
+    Makefile's ``EDITIONS`` (``make lab LANG=…``) and install extras, ``pyproject.toml``'s
+    extras, the grader's words and the feedback page's all follow it."""
+    import tomllib
+
+    from d2lmha.grading import feedback, messages
+
+    extras = [e.extra for e in editions.TRANSLATED.values() if e.extra]
+    assert _make_variable("EDITIONS") == codes()
+    assert _make_variable("EDITION_EXTRAS") == extras
+    pyproject = tomllib.loads((zh.ROOT / "pyproject.toml").read_text())
+    assert set(extras) <= set(pyproject["project"]["optional-dependencies"])
+    assert messages.languages() == {"", *codes()}
+    assert set(feedback.STRINGS) == {"", *codes()}
+    for code, this in editions.TRANSLATED.items():
+        assert this.folder == code and editions.edition(code) is this
+        assert (zh.ROOT / "translations" / code).is_dir()
+        assert this.setup_comment.format(mark="#", ref="main").startswith("#")
+    with pytest.raises(ValueError, match="edition='xx'"):
+        editions.edition("xx")
+
+
+@pytest.mark.parametrize("lang", codes())
+def test_every_editions_font_is_registered_on_import(lang):
+    import matplotlib
+
+    import d2lmha
+
+    this = editions.edition(lang)
+    if this.font_family:
+        assert d2lmha.fonts.font_path(this) is not None, f"pip install .[{this.extra}]"
+        assert this.font_family in matplotlib.rcParams["font.family"]
+
+
+@pytest.mark.parametrize("lang", codes())
+def test_a_submission_is_told_apart_by_its_editions_script(lang):
+    from d2lmha.grading.feedback import edition
+
+    student = next((zh.ROOT / "exercises" / lang).glob("*.ipynb")).read_bytes()
+    english = next((zh.ROOT / "exercises").glob("*.ipynb")).read_bytes()
+    assert edition(student) == lang and edition(english) == ""

@@ -38,8 +38,10 @@ from pathlib import Path
 import nbformat
 import yaml
 
+from d2lmha.editions import codes, edition
+
 ROOT = Path(__file__).resolve().parents[1]
-LANG = "zh"
+LANG = "zh"  # the edition made when none is named (every one: ``--edition``; d2lmha.editions)
 SOURCES = ("notebooks", "solutions")  # translated; exercises/zh is made from solutions/zh
 _KINDS = {tokenize.STRING: "string literal", tokenize.COMMENT: "comment"}
 # Comments that are instructions to tools (nbval, otter, ruff), never translated.
@@ -51,16 +53,17 @@ def english_notebooks(root: Path = ROOT) -> list[Path]:
     return [p for folder in SOURCES for p in sorted((root / folder).glob("*.ipynb"))]
 
 
-def twin(path: Path) -> Path:
-    """``notebooks/01_x.ipynb`` → ``notebooks/zh/01_x.ipynb`` (and so on for each folder)."""
+def twin(path: Path, lang: str = LANG) -> Path:
+    """``notebooks/01_x.ipynb`` → ``notebooks/zh/01_x.ipynb`` (and so on for each folder and
+    each edition ``lang``)."""
     path = Path(path).resolve()
-    return path.parent / LANG / path.name
+    return path.parent / edition(lang).folder / path.name
 
 
-def translation_file(path: Path, root: Path = ROOT) -> Path:
-    """The translation of an English notebook: ``translations/zh/<folder>/<stem>.yml``."""
+def translation_file(path: Path, root: Path = ROOT, lang: str = LANG) -> Path:
+    """The translation of an English notebook: ``translations/<lang>/<folder>/<stem>.yml``."""
     path = Path(path).resolve()
-    return root / "translations" / LANG / path.parent.name / f"{path.stem}.yml"
+    return root / "translations" / edition(lang).folder / path.parent.name / f"{path.stem}.yml"
 
 
 def load_translation(path: Path) -> dict:
@@ -81,16 +84,17 @@ def load_translation(path: Path) -> dict:
     return {"markdown": markdown, "strings": strings}
 
 
-_CJK = re.compile("[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")  # CJK punctuation, ideographs
-
-
-def join_cjk_lines(text: str) -> str:
-    """Remove the line breaks between two Chinese characters inside a paragraph.
+def join_cjk_lines(text: str, lang: str = LANG) -> str:
+    """Remove the line breaks between two Chinese characters inside a paragraph (the
+    edition's line-joining rule, ``d2lmha.editions``: its ``join_lines`` characters).
 
     Markdown renders a line break inside a paragraph as a space, which between Chinese
     characters is a stray gap; translation files may still wrap their lines. Lines in code
     blocks and ``$$`` maths, headings and table rows are never joined.
     """
+    if not edition(lang).join_lines:
+        return text
+    joins = re.compile(edition(lang).join_lines)
     out: list[str] = []
     fenced = False
     for line in text.split("\n"):
@@ -99,9 +103,9 @@ def join_cjk_lines(text: str) -> str:
         if (
             not fenced
             and stripped
-            and _CJK.match(stripped)
+            and joins.match(stripped)
             and previous.strip()
-            and _CJK.match(previous[-1])
+            and joins.match(previous[-1])
             and not previous.lstrip().startswith(("#", "|"))
         ):
             out[-1] = previous + stripped
@@ -314,7 +318,9 @@ def translate_code(source: str, strings: dict, where: str = "code", used: set | 
     return "".join(out) + source[last:]
 
 
-def make_twin(english, translation: dict, where: str = "notebook", used: set | None = None):
+def make_twin(
+    english, translation: dict, where: str = "notebook", used: set | None = None, lang: str = LANG
+):
     """The Chinese notebook made from an English one: prose from ``translation["markdown"]`` by
     cell id, code with ``translation["strings"]`` applied, everything else as in English.
 
@@ -333,7 +339,7 @@ def make_twin(english, translation: dict, where: str = "notebook", used: set | N
             if text is None:
                 missing.append(cell.id)
             else:
-                cell.source = join_cjk_lines(text.rstrip("\n"))
+                cell.source = join_cjk_lines(text.rstrip("\n"), lang)
                 if used is not None:
                     used.add(cell.id)
         elif cell.cell_type == "code":
@@ -352,20 +358,20 @@ def unused(english, translation: dict) -> list[str]:
     return [key for table in translation.values() for key in table if key not in used]
 
 
-def made_twin(path: Path, root: Path = ROOT):
+def made_twin(path: Path, root: Path = ROOT, lang: str = LANG):
     """``make_twin`` for the English notebook at ``path`` and its translation file, finished
     by ``tools.notebooks`` (the Chinese set-up cell, the twin's own badges, slide types)."""
     from tools import notebooks
 
     english = nbformat.read(path, as_version=nbformat.NO_CONVERT)
-    translation = load_translation(translation_file(path, root))
-    made = make_twin(english, translation, where=str(Path(path).relative_to(root)))
+    translation = load_translation(translation_file(path, root, lang))
+    made = make_twin(english, translation, str(Path(path).relative_to(root)), lang=lang)
     for step in notebooks.STEPS.values():
-        made = step(made, twin(path), root)
+        made = step(made, twin(path, lang), root)
     return made
 
 
-def sync(path: Path, root: Path = ROOT) -> bool:
+def sync(path: Path, root: Path = ROOT, lang: str = LANG) -> bool:
     """Write the twin of ``path``; keep a cell's outputs where its code is unchanged.
 
     Returns True when a code cell changed (the twin needs running: ``execute``).
@@ -373,8 +379,8 @@ def sync(path: Path, root: Path = ROOT) -> bool:
     from tools import notebooks
 
     path = Path(path).resolve()
-    target = twin(path)
-    made = made_twin(path, root)
+    target = twin(path, lang)
+    made = made_twin(path, root, lang)
     old = {}
     if target.exists():
         old = {c.id: c for c in nbformat.read(target, as_version=nbformat.NO_CONVERT).cells}
@@ -439,11 +445,11 @@ def execute(paths) -> list[Path]:
     return ran
 
 
-def skeleton(path: Path, root: Path = ROOT) -> str:
+def skeleton(path: Path, root: Path = ROOT, lang: str = LANG) -> str:
     """YAML listing what of the English notebook at ``path`` has no translation yet: prose
     cells (English text, to replace) and the comments and string literals with words in them."""
     english = nbformat.read(path, as_version=nbformat.NO_CONVERT)
-    file = translation_file(path, root)
+    file = translation_file(path, root, lang)
     done = load_translation(file) if file.exists() else {"markdown": {}, "strings": {}}
     from tools.notebooks import BADGE_MARK, SETUP_MARK
 
@@ -484,6 +490,38 @@ def dump(data: dict) -> str:
     return yaml.dump(data, Dumper=_Dumper, allow_unicode=True, sort_keys=False, width=10**6)
 
 
+def _command(command: str, english: list, lang: str, force: bool) -> None:
+    """One command of :func:`main` for the edition ``lang``."""
+    if command == "skeleton":
+        for path in english:
+            print(skeleton(path, lang=lang))
+    elif command == "sync":
+        for path in english:
+            changed = sync(path, lang=lang)
+            shown = twin(path, lang).relative_to(ROOT)
+            print(f"sync: {shown}" + (" (code changed)" if changed else ""))
+    elif command == "execute":
+        todo = [twin(p, lang) for p in english if force or needs_run(twin(p, lang))]
+        for path in execute(todo):
+            print(f"execute: {path.relative_to(ROOT)}")
+    else:
+        from d2lmha.grading.assign import BUILD_DIR, assign
+
+        from tools import notebooks
+
+        sets = [p.name[:2] for p in english if p.parent.name == "solutions"]
+        (ROOT / "exercises" / lang).mkdir(exist_ok=True)
+        for path in assign(
+            sets,
+            solutions=ROOT / "solutions" / lang,
+            exercises=ROOT / "exercises" / lang,
+            build_dir=BUILD_DIR / lang,
+            capture=False,  # graded by the English set's plan
+        ):
+            notebooks.apply(list(notebooks.STEPS), path)
+            print(f"exercises: {path.relative_to(ROOT)}")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m tools.zh",
@@ -493,39 +531,20 @@ def main(argv=None) -> int:
     parser.add_argument("command", choices=["sync", "execute", "exercises", "skeleton"])
     parser.add_argument("paths", nargs="*", type=Path, help="English notebooks or folders")
     parser.add_argument("--force", action="store_true", help="execute: run even if up to date")
+    parser.add_argument(
+        "--edition",
+        choices=codes(),
+        action="append",
+        help="the translated edition to make (repeatable; default: every one)",
+    )
     args = parser.parse_intermixed_args(argv)
     english = []
     for p in args.paths:
         p = p.resolve()
         english += sorted(p.glob("*.ipynb")) if p.is_dir() else [p]
     english = english or english_notebooks()
-    if args.command == "skeleton":
-        for path in english:
-            print(skeleton(path))
-    elif args.command == "sync":
-        for path in english:
-            changed = sync(path)
-            print(f"sync: {twin(path).relative_to(ROOT)}" + (" (code changed)" if changed else ""))
-    elif args.command == "execute":
-        todo = [twin(p) for p in english if args.force or needs_run(twin(p))]
-        for path in execute(todo):
-            print(f"execute: {path.relative_to(ROOT)}")
-    else:
-        from d2lmha.grading.assign import BUILD_DIR, assign
-
-        from tools import notebooks
-
-        sets = [p.name[:2] for p in english if p.parent.name == "solutions"]
-        (ROOT / "exercises" / LANG).mkdir(exist_ok=True)
-        for path in assign(
-            sets,
-            solutions=ROOT / "solutions" / LANG,
-            exercises=ROOT / "exercises" / LANG,
-            build_dir=BUILD_DIR / LANG,
-            capture=False,  # graded by the English set's plan
-        ):
-            notebooks.apply(list(notebooks.STEPS), path)
-            print(f"exercises: {path.relative_to(ROOT)}")
+    for lang in args.edition or codes():
+        _command(args.command, english, lang, args.force)
     return 0
 
 

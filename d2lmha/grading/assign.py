@@ -204,11 +204,12 @@ def build_many(items, jobs: int = 1) -> list[Autograder]:
 
 def edition_of(master: Path) -> str:
     """The edition of a set's source: ``"zh"`` for ``solutions/zh/NN_x.ipynb`` (a folder
-    named by a language of :mod:`.messages`), ``""`` for the English ``solutions/NN_x.ipynb``."""
-    from .messages import languages
+    named by a translated edition, :mod:`d2lmha.editions`), ``""`` for the English
+    ``solutions/NN_x.ipynb``."""
+    from ..editions import TRANSLATED
 
     folder = Path(master).parent.name
-    return folder if folder and folder in languages() else ""
+    return folder if folder in TRANSLATED else ""
 
 
 def _translate_otter_cells(master: Path, out: Path) -> None:

@@ -30,6 +30,8 @@ import json
 import re
 from pathlib import Path
 
+from ..editions import TRANSLATED
+
 __all__ = ["set_info", "edition", "render", "MAX_ERRORS"]
 
 MAX_ERRORS = 20  # notebook errors shown on a page
@@ -184,7 +186,8 @@ def set_info(autograder, solutions: Path, translated: dict | None = None) -> dic
         for t in load_tests(autograder.solution_notebook)
     }
     editions = {}
-    for name, folder in (("", Path(solutions)), ("zh", Path(solutions) / "zh")):
+    for name in ("", *TRANSLATED):
+        folder = Path(solutions) / name
         if (folder / autograder.notebook_name).is_file():
             editions[name] = _questions(folder / autograder.notebook_name)
     for name, notebook in (translated or {}).items():
@@ -201,16 +204,19 @@ def set_info(autograder, solutions: Path, translated: dict | None = None) -> dic
 
 
 def edition(data: bytes) -> str:
-    """``"zh"`` when a notebook's markdown is mostly Chinese (at least a fifth of its letters
-    are CJK), else ``""``; any notebook that cannot be read is ``""``."""
+    """The edition of a submitted notebook, read from its markdown as data (nothing is run):
+    the translated edition (:mod:`d2lmha.editions`) whose script holds the most of its letters,
+    at least a fifth (``"zh"`` when mostly Chinese), else ``""`` (English); any notebook that
+    cannot be read is ``""``."""
     try:
         cells = json.loads(data.decode("utf-8"))["cells"]
         text = "".join(_source(c) for c in cells if c.get("cell_type") == "markdown")
     except Exception:  # noqa: BLE001 - untrusted bytes; its row already says what is wrong
         return ""
-    letters = [c for c in text if c.isalpha()]
-    cjk = sum("\u4e00" <= c <= "\u9fff" for c in letters)
-    return "zh" if letters and cjk >= 0.2 * len(letters) else ""
+    letters = sum(c.isalpha() for c in text)
+    counts = {code: this.in_script(text) for code, this in TRANSLATED.items()}
+    best = max(counts, key=counts.get, default="")
+    return best if letters and counts.get(best, 0) >= 0.2 * letters else ""
 
 
 def _number(value) -> str:
