@@ -13,8 +13,12 @@ hand. The translation file holds
 * ``markdown``: the Chinese text of every prose cell, by cell id (the twin keeps the ids);
 * ``strings``: Chinese replacements for whole string literals and comments of the code, each
   written exactly as in the source (quotes and prefix, or the ``#``) and replaced by one token
-  of the same kind, so a translation can change what a cell prints or a figure says, never
-  what it computes.
+  of the same kind that computes the same (:func:`check_strings`: an f-string keeps the
+  expressions in its braces), so a translation can change what a cell prints or a figure
+  says, never what it computes.
+
+Each translated edition is an entry of ``d2lmha.editions`` (``zh`` today): every command runs
+for each one, or for those named with ``--edition``.
 
 Everything else (code, raw cells, cell order and metadata) is the English notebook's. A change
 to a code cell is made once, in English; ``make zh`` re-makes the twins, runs those whose code
