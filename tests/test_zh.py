@@ -14,6 +14,7 @@ import warnings
 
 import nbformat
 import pytest
+import yaml
 
 from d2lmha import editions
 from d2lmha.editions import codes
@@ -324,8 +325,9 @@ def _test_cells(nb):
 
 
 def _messages(source):
-    """The string literals of a test that a learner reads when it fails: an ``assert``'s
-    message, a ``msg=`` argument, what a ``raise`` raises (each literal token, as written)."""
+    """The string literals of a test that a learner reads: an ``assert``'s message, a ``msg=``
+    argument, what a ``raise`` raises (each literal token, as written), and its TEST CONFIG's
+    ``success_message`` and ``failure_message``."""
     import ast
 
     tree = ast.parse(source)
@@ -337,12 +339,14 @@ def _messages(source):
             parts += [k.value for k in node.keywords if k.arg == "msg"]
         elif isinstance(node, ast.Raise) and node.exc is not None:
             parts.append(node.exc)
+    config = tree.body[0].value.value if tree.body and isinstance(tree.body[0], ast.Expr) else ""
+    settings = yaml.safe_load(str(config).replace("# BEGIN TEST CONFIG", "")) or {}
     return [
         t.string
         for part in parts
         for t in zh._tokens(ast.get_source_segment(source, part), "test")
         if t.type == tokenize.STRING
-    ]
+    ] + [settings[k] for k in ("success_message", "failure_message") if k in settings]
 
 
 @pytest.mark.parametrize(
