@@ -25,6 +25,14 @@ LAB_ARGS    ?=
 LAB_ROOT    := $(if $(filter 0,$(shell id -u)),--allow-root,)
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# The translated editions' codes and the pyproject extras they need, as in d2lmha/editions.py
+# (tests/test_zh.py checks that they agree): a new edition is added there and here.
+EDITIONS       := zh
+EDITION_EXTRAS := zh
+empty :=
+space := $(empty) $(empty)
+comma := ,
+INSTALL_EXTRAS := $(subst $(space),$(comma),lab grade test e2e $(EDITION_EXTRAS))
 
 .PHONY: install lab test clean
 
@@ -34,7 +42,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q $(TORCH_INDEX) "$(TORCH)"
-	$(PY) -m pip install -q -e ".[lab,grade,test,e2e,zh]"
+	$(PY) -m pip install -q -e ".[$(INSTALL_EXTRAS)]"
 	# d2l 1.0.3 is the reference the tests compare against. Its pins (numpy==1.23.5,
 	# matplotlib==3.7.2, ...) do not install here, so only its source is installed.
 	$(PY) -m pip install -q --no-deps d2l==1.0.3
@@ -43,9 +51,10 @@ $(STAMP): pyproject.toml
 # The server is rooted at the repository (so notebooks/, exercises/ and solutions/ all show in
 # the file browser and the links between them open); chapter 00 opens first, in English, or in
 # Chinese with `make lab LANG=zh` (中文版), as on a machine whose locale is Chinese (LANG=zh_CN...).
-EDITION := $(if $(filter zh%,$(LANG)),zh/,)
+# EDITIONS: the translated editions' codes (their folders), as in d2lmha/editions.py.
+EDITION := $(firstword $(foreach e,$(EDITIONS),$(if $(filter $(e)%,$(LANG)),$(e)/,)))
 lab: $(STAMP)
-	$(if $(filter zh en,$(LANG)),env -u LANG,) $(VENV)/bin/jupyter lab $(LAB_ROOT) \
+	$(if $(filter $(EDITIONS) en,$(LANG)),env -u LANG,) $(VENV)/bin/jupyter lab $(LAB_ROOT) \
 	  --ServerApp.root_dir="$(CURDIR)" $(LAB_ARGS) notebooks/$(EDITION)00_overview.ipynb
 
 # Two xdist workers on two cores: one torch thread each (OMP_NUM_THREADS=1), since torch's

@@ -105,6 +105,25 @@ def test_plausible_mistakes_get_partial_credit(graded_class, key):
             assert points == possible[question], (key, question, points)
 
 
+_FAILED = re.compile(r"(?:^|; )(q\d+ - \d+): ")
+
+
+@pytest.mark.parametrize("key", sorted(SETS))
+def test_a_chinese_submission_is_told_why_in_chinese(graded_class, key):
+    """The 中文 planned mistakes fail the same tests as the English ones, and every assertion
+    message with words in it reaches the CSV in Chinese (the set's Chinese tests, the grader's
+    own words and torch.testing's first lines translated: issue #25)."""
+    table = graded_class["table"]
+    english = table.loc[f"sets/{key}_wrong.ipynb", "failed"]
+    chinese = table.loc[f"sets/{key}_zh_wrong.ipynb", "failed"]
+    assert _FAILED.findall(english) and _FAILED.findall(chinese) == _FAILED.findall(english)
+    for message in _FAILED.split(chinese)[2::2]:
+        if message.startswith("AssertionError") and re.search(
+            r"[A-Za-z]{2,} [A-Za-z]{2,}", message
+        ):
+            assert re.search("[\u4e00-\u9fff]", message), (key, message)
+
+
 def points_by_test(key):
     """``[(question, points, calls a learner function)]``, one per test of the set."""
     built = build(key)

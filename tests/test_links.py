@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 import nbformat
 import pytest
 
+from d2lmha.editions import codes
 from tools.links import course_links, hand_out, links
 from tools.notebooks import all_notebooks
 
@@ -48,7 +49,7 @@ def test_relative_links_resolve(path):
     assert missing == []
 
 
-@pytest.mark.parametrize("edition", ["", "zh/"], ids=["en", "zh"])
+@pytest.mark.parametrize("edition", ["", *(f"{code}/" for code in codes())], ids=["en", *codes()])
 def test_every_chapter_with_a_set_links_to_it_and_back(edition):
     up = "../" * (1 + edition.count("/"))  # from notebooks/zh/ to the root is ../../
     for exercise in sorted((ROOT / "exercises" / edition).glob("*.ipynb")):

@@ -11,6 +11,7 @@ import nbformat
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
+from d2lmha import editions
 from tools import notebooks as tool
 from tools.links import course_links, links
 
@@ -132,10 +133,8 @@ def test_setup_cell_installs_from_the_repository_at_the_ref_where_d2lmha_is_miss
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
     url, ref = pyproject["project"]["urls"]["Repository"], pyproject["tool"]["d2lmha"]["ref"]
     (line,) = _run_setup_cell(folder, edition, monkeypatch, importable=False)
-    extras = {
-        ("notebooks", "en"): "",
-        ("notebooks", "zh"): "[zh]",
-    }.get((folder, edition), "[grade,zh]" if edition == "zh" else "[grade]")
+    wanted = ["grade" if folder != "notebooks" else "", editions.edition(edition).extra]
+    extras = f"[{','.join(filter(None, wanted))}]" if any(wanted) else ""
     assert line == f'install --quiet "d2lmha{extras} @ git+{url}@{ref}"'
 
 

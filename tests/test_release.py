@@ -20,6 +20,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from d2lmha import editions
+from d2lmha.editions import codes
 from tests.test_links import COURSE_LINKS
 from tools import release as tool
 from tools.links import hand_out, links
@@ -67,7 +69,7 @@ def test_the_copy_is_a_new_repository_with_one_commit_on_the_branch(copy):
 
 def test_the_copy_holds_the_course_in_both_editions(copy):
     for folder in ("notebooks", "exercises"):
-        for sub in ("", "zh/"):
+        for sub in ("", *(f"{code}/" for code in codes())):
             ours = sorted(p.name for p in (ROOT / folder / sub).glob("*.ipynb"))
             assert ours and sorted(p.name for p in (copy / folder / sub).glob("*.ipynb")) == ours
     assert [k for k in KEPT if not (copy / k).is_file()] == []
@@ -136,7 +138,7 @@ def test_the_notebooks_are_the_courses_but_for_their_links(copy):
 
     for path in all_notebooks(copy):
         folder, edition = place(path)
-        ours = ROOT / folder / ("zh" if edition == "zh" else "") / path.name
+        ours = ROOT / folder / editions.edition(edition).folder / path.name
         assert without_links(nbformat.read(path, as_version=4)) == without_links(
             nbformat.read(ours, as_version=4)
         ), path.name

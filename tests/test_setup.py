@@ -10,6 +10,8 @@ import pytest
 import torch
 import yaml
 
+from d2lmha.editions import TRANSLATED
+
 ROOT = Path(__file__).resolve().parents[1]
 CONDA_NAMES = {"pytorch": "torch"}  # conda-forge name -> PyPI name
 
@@ -55,7 +57,7 @@ def test_binder_installs_only_what_learners_need():
     lint or browser tools."""
     binder = ROOT / "binder"
     assert conda_requirements(binder / "environment.yml") == pyproject_requirements(
-        extras={"lab", "grade", "zh"}
+        extras={"lab", "grade", *(e.extra for e in TRANSLATED.values() if e.extra)}
     )
     assert "pip install --no-deps" in (binder / "postBuild").read_text()
     assert (binder / "postBuild").stat().st_mode & 0o111  # executable, as repo2docker needs

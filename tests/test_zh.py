@@ -14,7 +14,10 @@ import warnings
 
 import nbformat
 import pytest
+import yaml
 
+from d2lmha import editions
+from d2lmha.editions import codes
 from tools import notebooks as meta
 from tools import zh
 
@@ -27,17 +30,19 @@ def _cells(nb):
     return [(c.cell_type, c.id, c.source) for c in nb.cells]
 
 
+@pytest.mark.parametrize("lang", codes())
 @pytest.mark.parametrize("folder", meta.FOLDERS)
-def test_both_editions_have_the_same_notebooks(folder):
+def test_both_editions_have_the_same_notebooks(folder, lang):
     english = {p.name for p in (zh.ROOT / folder).glob("*.ipynb")}
-    chinese = {p.name for p in (zh.ROOT / folder / "zh").glob("*.ipynb")}
+    chinese = {p.name for p in (zh.ROOT / folder / lang).glob("*.ipynb")}
     assert english, folder
     assert chinese == english, f"only in one edition: {sorted(chinese ^ english)}"
 
 
-def test_every_translation_file_has_its_english_notebook():
-    files = sorted((zh.ROOT / "translations" / "zh").rglob("*.yml"))
-    assert sorted(files) == sorted(zh.translation_file(p) for p in ENGLISH)
+@pytest.mark.parametrize("lang", codes())
+def test_every_translation_file_has_its_english_notebook(lang):
+    files = sorted((zh.ROOT / "translations" / lang).rglob("*.yml"))
+    assert sorted(files) == sorted(zh.translation_file(p, lang=lang) for p in ENGLISH)
 
 
 @pytest.mark.parametrize("path", ENGLISH, ids=IDS)
@@ -70,6 +75,14 @@ def test_code_is_the_same_in_both_editions(path):
             assert cn.source == en.source, en.id
             continue
         assert _code_tokens(cn.source) == _code_tokens(en.source), f"cell {en.id}"
+        assert _literals(cn.source) == _literals(en.source), f"cell {en.id}: an f-string's braces"
+
+
+def _literals(source):
+    """What each string literal computes besides its text (an f-string's expressions)."""
+    return [
+        zh.literal_code(t.string) for t in zh._tokens(source, "cell") if t.type == tokenize.STRING
+    ]
 
 
 def _shown(cell):
@@ -173,6 +186,9 @@ def test_translation_replaces_whole_literals_and_comments_only():
     assert used == set(strings)
 
 
+CONFIG = '""" # BEGIN TEST CONFIG\npoints: 1\n{}\n"""'  # otter's test settings
+
+
 @pytest.mark.parametrize(
     "entry",
     [
@@ -181,12 +197,39 @@ def test_translation_replaces_whole_literals_and_comments_only():
         {"# a": "# a\nx = 1"},  # a comment may not grow a line of code
         {"x": "y"},  # names are never translated
         {"# NBVAL_CHECK_OUTPUT": "# 检查输出"},  # tool instructions stay
+        # an f-string keeps the expressions in its braces (issue #25 item 5)
+        {'f"loss {loss:.3f}"': "f\"损失 {__import__('os').getpid()}\""},
+        {'f"loss {loss:.3f}"': 'f"损失"'},  # none dropped
+        {'f"{x!r}"': 'f"{x!s}"'},  # nor their conversions
+        {'f"{x:>{width}}"': 'f"{x:>{width + 1}}"'},  # nor a format spec's expressions
+        {"f\"{d['keys']}\"": "f\"{d['键']}\""},  # a string the code uses is code
+        {'f"{(n := 1)} {(n := 2)}"': 'f"{(n := 2)} {(n := 1)}"'},  # assignments in order
+        {'"a"': 'f"{secret}"'},  # a plain literal does not become an f-string
+        {'"a"': 'b"a"'},  # nor bytes
+        {CONFIG.format("hidden: true"): CONFIG.format("hidden: false")},  # a test's settings
     ],
 )
 def test_translation_refuses_entries_that_could_change_code(entry):
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
     with pytest.raises(ValueError):
         zh.make_twin(nb, {"markdown": {}, "strings": entry})
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {'f"loss {loss:.3f}"': 'f"损失 {loss:.4f}"'},  # a format spec's text is text
+        {'f"{name:<24} size {size(w):.3f}"': 'f"大小 {size(w):.3f}：{name:<24}"'},  # word order
+        {
+            "f\"{'yes' if ok else 'no'} {', '.join(xs) or 'none'}\"": (
+                "f\"{'是' if ok else '否'} {'、'.join(xs) or '无'}\""
+            )
+        },
+        {CONFIG.format('failure_message: "no"'): CONFIG.format('failure_message: "不对"')},
+    ],
+)
+def test_translation_accepts_entries_that_change_only_text(entry):
+    zh.check_strings(entry)
 
 
 def test_a_prose_cell_without_translation_is_named():
@@ -267,3 +310,160 @@ def test_execute_runs_only_twins_whose_code_changed_unless_forced(monkeypatch):
     assert ran == []
     zh.main(["execute", "--force", str(chapter)])
     assert ran == [zh.twin(chapter)]
+
+
+def _test_cells(nb):
+    """The code cells between ``# BEGIN TESTS`` and ``# END TESTS`` of a set's source."""
+    inside = False
+    for cell in nb.cells:
+        if cell.cell_type == "raw":
+            inside = cell.source.startswith("# BEGIN TESTS") or (
+                inside and not cell.source.startswith("# END TESTS")
+            )
+        elif inside and cell.cell_type == "code":
+            yield cell
+
+
+def _messages(source):
+    """The string literals of a test that a learner reads: an ``assert``'s message, a ``msg=``
+    argument, what a ``raise`` raises (each literal token, as written), and its TEST CONFIG's
+    ``success_message`` and ``failure_message``."""
+    import ast
+
+    tree = ast.parse(source)
+    parts = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assert) and node.msg is not None:
+            parts.append(node.msg)
+        elif isinstance(node, ast.Call):
+            parts += [k.value for k in node.keywords if k.arg == "msg"]
+        elif isinstance(node, ast.Raise) and node.exc is not None:
+            parts.append(node.exc)
+    config = tree.body[0].value.value if tree.body and isinstance(tree.body[0], ast.Expr) else ""
+    settings = yaml.safe_load(str(config).replace("# BEGIN TEST CONFIG", "")) or {}
+    return [
+        t.string
+        for part in parts
+        for t in zh._tokens(ast.get_source_segment(source, part), "test")
+        if t.type == tokenize.STRING
+    ] + [settings[k] for k in ("success_message", "failure_message") if k in settings]
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in ENGLISH if p.parent.name == "solutions"], ids=lambda p: p.name
+)
+def test_every_test_message_of_a_chinese_set_is_chinese(path):
+    """A learner of the 中文 edition reads why a test failed in Chinese (issue #25): every
+    message of its public and hidden tests with English words in it is translated."""
+    chinese = nbformat.read(zh.twin(path), as_version=4)
+    english_words = re.compile(r"[A-Za-z]{2,}[^A-Za-z{}]+[A-Za-z]{2,}")
+    untranslated = {
+        message
+        for cell in _test_cells(chinese)
+        for message in _messages(cell.source)
+        if english_words.search(re.sub(r"\{[^{}]*\}", "", message)) and not CJK.search(message)
+    }
+    assert not untranslated, f"add these to {zh.translation_file(path).name}: {untranslated}"
+
+
+def test_the_graders_words_exist_in_every_language():
+    from d2lmha.grading import messages
+
+    for key, texts in messages.MESSAGES.items():
+        assert set(texts) == {"", *codes()}, key
+        fields = {f for f in re.findall(r"\{(\w+)\}", texts[""])}
+        assert all(set(re.findall(r"\{(\w+)\}", t)) == fields for t in texts.values()), key
+    off = messages.localize("RuntimeError: " + _off_limits("q2", "d2lmha.KVCache"), "zh")
+    assert off == "RuntimeError: q2 要求你自己写出它：这里不可调用 d2lmha.KVCache"
+    assert messages.localize("AssertionError: Tensor-likes are not close!", "zh").endswith("！")
+    assert messages.localize("AssertionError: Tensor-likes are not close!", "") == (
+        "AssertionError: Tensor-likes are not close!"
+    )
+
+
+def _off_limits(question, path):
+    from d2lmha.grading.guard import off_limits
+
+    return off_limits(question, path)
+
+
+@pytest.mark.parametrize("path", sorted((zh.ROOT / "exercises" / "zh").glob("*.ipynb")))
+def test_otters_closing_cell_is_translated(path):
+    from d2lmha.grading.messages import say
+
+    text = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells)
+    assert say("check_all", "zh") in text and say("check_all") not in text
+
+
+GUIDES = {lang: zh.ROOT / "docs" / lang / "instructors.md" for lang in codes()}
+
+
+@pytest.mark.parametrize("lang", sorted(GUIDES))
+def test_the_translated_guide_keeps_step_with_the_english(lang):
+    """The same sections (heading levels, in order), tables (rows each) and command blocks
+    (character for character) as ``docs/instructors.md``: a section added to one edition of
+    the guide fails until the other has it."""
+    english = zh.outline((zh.ROOT / "docs" / "instructors.md").read_text(encoding="utf-8"))
+    translated = zh.outline(GUIDES[lang].read_text(encoding="utf-8"))
+    assert translated["headings"] == english["headings"], "sections differ"
+    assert translated["tables"] == english["tables"], "tables (rows each) differ"
+    for ours, theirs in zip(translated["blocks"], english["blocks"], strict=True):
+        assert ours == theirs, "a command block differs"
+
+
+def test_outline_sees_sections_tables_and_blocks():
+    text = "# A\n\ntext\n\n## B\n| a |\n| - |\n| 1 |\n\n```bash\nmake x\n# not a heading\n```\n"
+    assert zh.outline(text) == {
+        "headings": [1, 2],
+        "tables": [3],
+        "blocks": ["```bash\nmake x\n# not a heading"],
+    }
+
+
+def _make_variable(name):
+    text = (zh.ROOT / "Makefile").read_text()
+    return re.search(rf"^{name}\s*:=(.*)$", text, re.M).group(1).split()
+
+
+def test_one_registry_of_editions_and_everything_agrees_with_it():
+    """A new edition is a translation folder and an entry of ``d2lmha.editions``: the
+    Makefile's ``EDITIONS`` (``make lab LANG=…``) and install extras, ``pyproject.toml``'s
+    extras, the grader's words and the feedback page's all follow it."""
+    import tomllib
+
+    from d2lmha.grading import feedback, messages
+
+    extras = [e.extra for e in editions.TRANSLATED.values() if e.extra]
+    assert _make_variable("EDITIONS") == codes()
+    assert _make_variable("EDITION_EXTRAS") == extras
+    pyproject = tomllib.loads((zh.ROOT / "pyproject.toml").read_text())
+    assert set(extras) <= set(pyproject["project"]["optional-dependencies"])
+    assert messages.languages() == {"", *codes()}
+    assert set(feedback.STRINGS) == {"", *codes()}
+    for code, this in editions.TRANSLATED.items():
+        assert this.folder == code and editions.edition(code) is this
+        assert (zh.ROOT / "translations" / code).is_dir()
+        assert this.setup_comment.format(mark="#", ref="main").startswith("#")
+    with pytest.raises(ValueError, match="edition='xx'"):
+        editions.edition("xx")
+
+
+@pytest.mark.parametrize("lang", codes())
+def test_every_editions_font_is_registered_on_import(lang):
+    import matplotlib
+
+    import d2lmha
+
+    this = editions.edition(lang)
+    if this.font_family:
+        assert d2lmha.fonts.font_path(this) is not None, f"pip install .[{this.extra}]"
+        assert this.font_family in matplotlib.rcParams["font.family"]
+
+
+@pytest.mark.parametrize("lang", codes())
+def test_a_submission_is_told_apart_by_its_editions_script(lang):
+    from d2lmha.grading.feedback import edition
+
+    student = next((zh.ROOT / "exercises" / lang).glob("*.ipynb")).read_bytes()
+    english = next((zh.ROOT / "exercises").glob("*.ipynb")).read_bytes()
+    assert edition(student) == lang and edition(english) == ""

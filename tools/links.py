@@ -142,9 +142,12 @@ def hand_out(root: Path = ROOT) -> list[tuple[str, str, str]]:
     """``(edition, kind, path)`` of what a class opens, both editions: each chapter
     (``notebooks/``) and each exercise set (``exercises/``), paths relative to ``root``."""
     out = []
-    for edition, sub in (("en", ""), ("zh", "zh/")):
+    from d2lmha.editions import ENGLISH, TRANSLATED
+
+    for this in (ENGLISH, *TRANSLATED.values()):
+        edition = this.code
         for kind, folder in (("chapter", "notebooks"), ("set", "exercises")):
-            for path in sorted((Path(root) / folder / sub).glob("[0-9][0-9]_*.ipynb")):
+            for path in sorted((Path(root) / folder / this.folder).glob("[0-9][0-9]_*.ipynb")):
                 out.append((edition, kind, path.relative_to(root).as_posix()))
     return out
 

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import nbformat
 
+from d2lmha import editions
+from d2lmha.editions import ENGLISH, TRANSLATED
 from tools.links import Links, course_links
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,16 +50,17 @@ STRIP_KEYS = [
 ]
 
 
-LANGS = ("en", "zh")  # the editions: English in each folder, 中文 in its zh/ subfolder
+# the editions (d2lmha.editions): English in each folder, each translation in its subfolder
+LANGS = (ENGLISH.code, *TRANSLATED)
 
 
 def all_notebooks(root: Path = ROOT) -> list[Path]:
-    """Every notebook of the course, both editions: ``notebooks/``, ``exercises/``,
-    ``solutions/`` and the ``zh/`` folder in each."""
+    """Every notebook of the course, every edition: ``notebooks/``, ``exercises/``,
+    ``solutions/`` and each translated edition's folder in each (``zh/``)."""
     return [
         p
         for folder in FOLDERS
-        for where in (root / folder, root / folder / "zh")
+        for where in (root / folder, *(root / folder / code for code in TRANSLATED))
         for p in sorted(where.glob("*.ipynb"))
     ]
 
@@ -65,9 +68,9 @@ def all_notebooks(root: Path = ROOT) -> list[Path]:
 def place(path: Path) -> tuple[str, str]:
     """``(folder, edition)``: ``notebooks/zh/01_x.ipynb`` → ``("notebooks", "zh")``."""
     path = Path(path)
-    if path.parent.name == "zh":
-        return path.parent.parent.name, "zh"
-    return path.parent.name, "en"
+    if path.parent.name in TRANSLATED:
+        return path.parent.parent.name, path.parent.name
+    return path.parent.name, ENGLISH.code
 
 
 def setup_source(
@@ -77,22 +80,15 @@ def setup_source(
 
     Where ``d2lmha`` imports (``make lab``, Binder, the grading sandbox, which is offline) the
     cell does nothing; pip runs only where it does not (Colab). Exercise sets also need
-    otter-grader, hence the ``grade`` extra there; the 中文 edition needs a CJK font for its
-    figures, the ``zh`` extra. ``made``: the links to install from (default: this
+    otter-grader, hence the ``grade`` extra there; an edition may need its own (the 中文
+    edition's CJK font for its figures, the ``zh`` extra) and says its comment in its language:
+    both from :mod:`d2lmha.editions`. ``made``: the links to install from (default: this
     repository's, :func:`tools.links.course_links`).
     """
     made = made or course_links(root)
-    extras = tuple(
-        e for e, want in (("grade", folder != "notebooks"), ("zh", edition == "zh")) if want
-    )
-    head = (
-        f"{SETUP_MARK} (or any Jupyter without the course): installs d2lmha from its\n"
-        f"# repository at {made.ref}. Where d2lmha is installed (make lab, Binder) it does "
-        "nothing.\n"
-        if edition == "en"
-        else f"{SETUP_MARK}（或任何未安装本课程的 Jupyter）：从仓库的 {made.ref} 安装 d2lmha。\n"
-        "# 已安装 d2lmha 时（make lab、Binder）这个单元什么也不做。\n"
-    )
+    this = editions.edition(edition)
+    extras = tuple(e for e in ("grade" if folder != "notebooks" else "", this.extra) if e)
+    head = this.setup_comment.format(mark=SETUP_MARK, ref=made.ref)
     return (
         head + "try:\n"
         "    import d2lmha  # noqa: F401\n"
@@ -107,7 +103,7 @@ def badges(path: Path, root: Path = ROOT, made: Links | None = None) -> str:
     (Colab opens GitHub only; Binder no local repository), "" where there is none."""
     made = made or course_links(root)
     folder, edition = place(path)
-    where = f"{folder}/{path.name}" if edition == "en" else f"{folder}/{edition}/{path.name}"
+    where = "/".join(filter(None, [folder, editions.edition(edition).folder, path.name]))
     parts = [
         f"{label}({url})"
         for label, url in ((BADGE_MARK[:-1], made.colab(where)), (BINDER_MARK, made.binder(where)))
@@ -125,10 +121,10 @@ def readme_links(root: Path = ROOT, made: Links | None = None) -> str:
     and the set-up cell's pip requirement (``made``: the links; default this repository's)."""
     made = made or course_links(root)
     rows = ["| chapter | Colab | Binder |", "| --- | --- | --- |"]
-    for sub in ("", "zh/"):
-        for path in sorted((Path(root) / "notebooks" / sub).glob("[0-9][0-9]_*.ipynb")):
+    for this in (ENGLISH, *TRANSLATED.values()):
+        for path in sorted((Path(root) / "notebooks" / this.folder).glob("[0-9][0-9]_*.ipynb")):
             where = path.relative_to(root).as_posix()
-            name = f"{path.name[:2]}{' 中文' if sub else ''}"
+            name = f"{path.name[:2]}{f' {this.name}' if this.folder else ''}"
             colab, binder = made.colab(where), made.binder(where)
             rows.append(
                 f"| {name} | "
@@ -245,9 +241,9 @@ def main(argv=None) -> int:
     paths = []
     for p in args.paths or [ROOT / f for f in FOLDERS]:
         if p.is_dir():
-            paths += sorted(p.glob("*.ipynb")) + (
-                sorted((p / "zh").glob("*.ipynb")) if not args.paths else []
-            )
+            paths += sorted(p.glob("*.ipynb"))
+            if not args.paths:
+                paths += [q for code in TRANSLATED for q in sorted((p / code).glob("*.ipynb"))]
         else:
             paths.append(p)
     for path in paths:

@@ -18,6 +18,8 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+from d2lmha.editions import TRANSLATED
+
 ROOT = Path(__file__).resolve().parents[1]
 # reveal.js 4.0.2 is the version nbconvert's reveal template is written for (its default URL).
 VENDOR = {"reveal.js": "4.0.2", "requirejs": "2.3.7", "mathjax": "2.7.9"}
@@ -76,7 +78,7 @@ def export(notebook: Path, out: Path, settings: dict[str, str] | None = None) ->
     body, _ = exporter.from_notebook_node(
         nbformat.read(notebook, as_version=4), resources={"metadata": {"name": notebook.stem}}
     )
-    edition = ".zh" if notebook.parent.name == "zh" else ""
+    edition = f".{notebook.parent.name}" if notebook.parent.name in TRANSLATED else ""
     path = out / f"{notebook.stem}{edition}.slides.html"
     path.write_text(body, encoding="utf-8")
     return path
@@ -95,7 +97,9 @@ def main(argv=None) -> int:
             "CDN links when opened (install npm for offline slides)"
         )
     chapters = sorted((ROOT / "notebooks").glob("*.ipynb"))
-    chapters += sorted((ROOT / "notebooks" / "zh").glob("*.ipynb"))
+    chapters += [
+        p for code in TRANSLATED for p in sorted((ROOT / "notebooks" / code).glob("*.ipynb"))
+    ]
     for notebook in args.notebooks or chapters:
         print(export(notebook, args.out, settings))
     return 0

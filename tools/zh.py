@@ -13,8 +13,12 @@ hand. The translation file holds
 * ``markdown``: the Chinese text of every prose cell, by cell id (the twin keeps the ids);
 * ``strings``: Chinese replacements for whole string literals and comments of the code, each
   written exactly as in the source (quotes and prefix, or the ``#``) and replaced by one token
-  of the same kind, so a translation can change what a cell prints or a figure says, never
-  what it computes.
+  of the same kind that computes the same (:func:`check_strings`: an f-string keeps the
+  expressions in its braces), so a translation can change what a cell prints or a figure
+  says, never what it computes.
+
+Each translated edition is an entry of ``d2lmha.editions`` (``zh`` today): every command runs
+for each one, or for those named with ``--edition``.
 
 Everything else (code, raw cells, cell order and metadata) is the English notebook's. A change
 to a code cell is made once, in English; ``make zh`` re-makes the twins, runs those whose code
@@ -38,8 +42,10 @@ from pathlib import Path
 import nbformat
 import yaml
 
+from d2lmha.editions import codes, edition
+
 ROOT = Path(__file__).resolve().parents[1]
-LANG = "zh"
+LANG = "zh"  # the edition made when none is named (every one: ``--edition``; d2lmha.editions)
 SOURCES = ("notebooks", "solutions")  # translated; exercises/zh is made from solutions/zh
 _KINDS = {tokenize.STRING: "string literal", tokenize.COMMENT: "comment"}
 # Comments that are instructions to tools (nbval, otter, ruff), never translated.
@@ -51,16 +57,17 @@ def english_notebooks(root: Path = ROOT) -> list[Path]:
     return [p for folder in SOURCES for p in sorted((root / folder).glob("*.ipynb"))]
 
 
-def twin(path: Path) -> Path:
-    """``notebooks/01_x.ipynb`` → ``notebooks/zh/01_x.ipynb`` (and so on for each folder)."""
+def twin(path: Path, lang: str = LANG) -> Path:
+    """``notebooks/01_x.ipynb`` → ``notebooks/zh/01_x.ipynb`` (and so on for each folder and
+    each edition ``lang``)."""
     path = Path(path).resolve()
-    return path.parent / LANG / path.name
+    return path.parent / edition(lang).folder / path.name
 
 
-def translation_file(path: Path, root: Path = ROOT) -> Path:
-    """The translation of an English notebook: ``translations/zh/<folder>/<stem>.yml``."""
+def translation_file(path: Path, root: Path = ROOT, lang: str = LANG) -> Path:
+    """The translation of an English notebook: ``translations/<lang>/<folder>/<stem>.yml``."""
     path = Path(path).resolve()
-    return root / "translations" / LANG / path.parent.name / f"{path.stem}.yml"
+    return root / "translations" / edition(lang).folder / path.parent.name / f"{path.stem}.yml"
 
 
 def load_translation(path: Path) -> dict:
@@ -81,16 +88,17 @@ def load_translation(path: Path) -> dict:
     return {"markdown": markdown, "strings": strings}
 
 
-_CJK = re.compile("[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")  # CJK punctuation, ideographs
-
-
-def join_cjk_lines(text: str) -> str:
-    """Remove the line breaks between two Chinese characters inside a paragraph.
+def join_cjk_lines(text: str, lang: str = LANG) -> str:
+    """Remove the line breaks between two Chinese characters inside a paragraph (the
+    edition's line-joining rule, ``d2lmha.editions``: its ``join_lines`` characters).
 
     Markdown renders a line break inside a paragraph as a space, which between Chinese
     characters is a stray gap; translation files may still wrap their lines. Lines in code
     blocks and ``$$`` maths, headings and table rows are never joined.
     """
+    if not edition(lang).join_lines:
+        return text
+    joins = re.compile(edition(lang).join_lines)
     out: list[str] = []
     fenced = False
     for line in text.split("\n"):
@@ -99,9 +107,9 @@ def join_cjk_lines(text: str) -> str:
         if (
             not fenced
             and stripped
-            and _CJK.match(stripped)
+            and joins.match(stripped)
             and previous.strip()
-            and _CJK.match(previous[-1])
+            and joins.match(previous[-1])
             and not previous.lstrip().startswith(("#", "|"))
         ):
             out[-1] = previous + stripped
@@ -114,6 +122,41 @@ def join_cjk_lines(text: str) -> str:
     return "\n".join(out)
 
 
+def outline(markdown: str) -> dict:
+    """The shape of a markdown document that its translation keeps: each heading's level,
+    each table's number of rows (header and rule included), and each fenced block's text
+    (commands, configuration, examples: never translated), in order.
+
+    ``tests/test_zh.py`` compares the outlines of ``docs/instructors.md`` and its translation
+    ``docs/zh/instructors.md``, so a section, a table row or a changed command in one edition
+    fails until the other follows.
+    """
+    headings, tables, blocks = [], [], []
+    fence, block, rows = None, [], 0
+    for line in markdown.split("\n") + [""]:
+        stripped = line.strip()
+        if fence is not None:
+            if stripped.startswith(fence):
+                blocks.append("\n".join(block))
+                fence, block = None, []
+            else:
+                block.append(line)
+            continue
+        if stripped.startswith(("```", "~~~")):
+            fence, block = stripped[:3], [stripped]
+            continue
+        if stripped.startswith("|"):
+            rows += 1
+            continue
+        if rows:
+            tables.append(rows)
+            rows = 0
+        heading = re.match(r"(#{1,6}) ", line)
+        if heading:
+            headings.append(len(heading.group(1)))
+    return {"headings": headings, "tables": tables, "blocks": blocks}
+
+
 def _tokens(source: str, where: str) -> list[tokenize.TokenInfo]:
     try:
         return list(tokenize.generate_tokens(io.StringIO(source).readline))
@@ -121,9 +164,106 @@ def _tokens(source: str, where: str) -> list[tokenize.TokenInfo]:
         raise ValueError(f"{where}: cannot tokenize the code: {error}") from error
 
 
+def _text_masked(node, shown: bool = True):
+    """``node`` with the text a learner reads masked out, so what remains is what it computes.
+
+    Text is a string constant whose value is shown, not used: the literal parts of an
+    f-string (format-spec text included), and a string in a *shown* position: the whole
+    replacement field, a branch of ``a if c else b``, an operand of ``or``/``and``, a
+    separator ``", ".join(...)``. Only whether such a text is empty is kept (``or`` and
+    ``and`` test it). Any other constant (a dict key, an argument, a comparison) is code.
+    """
+    import ast
+
+    if isinstance(node, ast.Constant) and isinstance(node.value, (str, bytes)) and shown:
+        return ast.Constant(value=bool(node.value))
+    if isinstance(node, ast.JoinedStr):
+        return ast.JoinedStr(
+            values=[_text_masked(v) for v in node.values if isinstance(v, ast.FormattedValue)]
+        )
+    if isinstance(node, ast.FormattedValue):
+        spec = node.format_spec and _text_masked(node.format_spec)
+        return ast.FormattedValue(_text_masked(node.value), node.conversion, spec)
+    if isinstance(node, ast.IfExp) and shown:
+        return ast.IfExp(
+            _text_masked(node.test, False), _text_masked(node.body), _text_masked(node.orelse)
+        )
+    if isinstance(node, ast.BoolOp) and shown:
+        return ast.BoolOp(node.op, [_text_masked(v) for v in node.values])
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "join"
+        and isinstance(node.func.value, ast.Constant)
+        and shown
+    ):
+        func = ast.Attribute(_text_masked(node.func.value), "join", node.func.ctx)
+        args = [_text_masked(a, False) for a in node.args]
+        return ast.Call(func, args, node.keywords)
+    for name, value in ast.iter_fields(node):  # any other node: its strings are code
+        if isinstance(value, ast.AST):
+            setattr(node, name, _text_masked(value, False))
+        elif isinstance(value, list):
+            setattr(
+                node, name, [_text_masked(v, False) if isinstance(v, ast.AST) else v for v in value]
+            )
+    return node
+
+
+def literal_code(literal: str) -> tuple:
+    """What a string literal computes besides the text it shows: its type (``str`` or
+    ``bytes``) and, for an f-string, each replacement field (its expression, ``!conversion``
+    and format-spec expressions) as an AST dump with its shown text masked
+    (:func:`_text_masked`).
+
+    Two literals with the same ``literal_code`` differ only in text a reader sees:
+    ``f"loss {loss:.3f}"`` and ``f"损失 {loss:.3f}"``, or ``f"{'yes' if ok else 'no'}"`` and
+    ``f"{'是' if ok else '否'}"``. The fields may come in another order (word order differs
+    between languages), unless one assigns (``:=``), where the order of evaluation matters.
+
+    Raises:
+        ValueError: ``literal`` is not one string literal.
+    """
+    import ast
+
+    try:
+        node = ast.parse(literal.strip(), mode="eval").body
+    except SyntaxError as error:
+        raise ValueError(f"not a string literal: {literal!r} ({error.msg})") from error
+    if isinstance(node, ast.Constant) and isinstance(node.value, (str, bytes)):
+        return (type(node.value).__name__,)
+    if not isinstance(node, ast.JoinedStr):
+        raise ValueError(f"not a string literal: {literal!r}")
+    fields = [ast.dump(_text_masked(v)) for v in node.values if isinstance(v, ast.FormattedValue)]
+    assigns = any(isinstance(n, ast.NamedExpr) for n in ast.walk(node))
+    return ("str", *(fields if assigns else sorted(fields)))
+
+
+# A test's settings (otter's TEST CONFIG docstring): only its messages are text to translate.
+_TEST_CONFIG = re.compile(r'^[rR]?("""|\'\'\')\s*# BEGIN TEST CONFIG')
+_MESSAGES = {"success_message", "failure_message"}
+
+
+def _test_settings(literal: str) -> dict | None:
+    """The settings of a TEST CONFIG literal other than its messages (None for any other)."""
+    if not _TEST_CONFIG.match(literal):
+        return None
+    import ast
+
+    text = ast.literal_eval(literal).replace("# BEGIN TEST CONFIG", "")
+    settings = yaml.safe_load(text.replace("# END TEST CONFIG", "")) or {}
+    return {k: v for k, v in settings.items() if k not in _MESSAGES}
+
+
 def check_strings(strings: dict, where: str = "strings") -> None:
     """Every entry replaces one string literal by one string literal, or one comment by one
     comment: the guarantee that a translation never changes the code.
+
+    A literal keeps what it computes (:func:`literal_code`): its type, and an f-string the
+    expressions in its braces, their conversions and format-spec expressions, in order
+    (``f"loss {loss:.3f}"`` may become ``f"损失 {loss:.3f}"``, never
+    ``f"损失 {__import__('os').getpid()}"``). A test's settings (otter's ``TEST CONFIG``)
+    may change only in their ``success_message`` and ``failure_message``.
 
     Raises:
         ValueError: naming the first entry that is not such a pair.
@@ -142,6 +282,19 @@ def check_strings(strings: dict, where: str = "strings") -> None:
             raise ValueError(
                 f"{where}: {key!r} → {value!r} must replace one string literal by one string "
                 "literal, or one comment by one comment, written exactly as in the code"
+            )
+        if kinds[0] != tokenize.STRING:
+            continue
+        if literal_code(key) != literal_code(value):
+            raise ValueError(
+                f"{where}: {key!r} → {value!r} changes what the literal computes: keep its "
+                "type and, in an f-string, every expression in braces (with its !conversion "
+                "and format-spec expressions) as in the English, in the same order"
+            )
+        if _test_settings(key) != _test_settings(value):
+            raise ValueError(
+                f"{where}: {key!r} → {value!r} changes a test's settings: only its "
+                "success_message and failure_message are translated"
             )
 
 
@@ -169,7 +322,9 @@ def translate_code(source: str, strings: dict, where: str = "code", used: set | 
     return "".join(out) + source[last:]
 
 
-def make_twin(english, translation: dict, where: str = "notebook", used: set | None = None):
+def make_twin(
+    english, translation: dict, where: str = "notebook", used: set | None = None, lang: str = LANG
+):
     """The Chinese notebook made from an English one: prose from ``translation["markdown"]`` by
     cell id, code with ``translation["strings"]`` applied, everything else as in English.
 
@@ -188,7 +343,7 @@ def make_twin(english, translation: dict, where: str = "notebook", used: set | N
             if text is None:
                 missing.append(cell.id)
             else:
-                cell.source = join_cjk_lines(text.rstrip("\n"))
+                cell.source = join_cjk_lines(text.rstrip("\n"), lang)
                 if used is not None:
                     used.add(cell.id)
         elif cell.cell_type == "code":
@@ -207,20 +362,20 @@ def unused(english, translation: dict) -> list[str]:
     return [key for table in translation.values() for key in table if key not in used]
 
 
-def made_twin(path: Path, root: Path = ROOT):
+def made_twin(path: Path, root: Path = ROOT, lang: str = LANG):
     """``make_twin`` for the English notebook at ``path`` and its translation file, finished
     by ``tools.notebooks`` (the Chinese set-up cell, the twin's own badges, slide types)."""
     from tools import notebooks
 
     english = nbformat.read(path, as_version=nbformat.NO_CONVERT)
-    translation = load_translation(translation_file(path, root))
-    made = make_twin(english, translation, where=str(Path(path).relative_to(root)))
+    translation = load_translation(translation_file(path, root, lang))
+    made = make_twin(english, translation, str(Path(path).relative_to(root)), lang=lang)
     for step in notebooks.STEPS.values():
-        made = step(made, twin(path), root)
+        made = step(made, twin(path, lang), root)
     return made
 
 
-def sync(path: Path, root: Path = ROOT) -> bool:
+def sync(path: Path, root: Path = ROOT, lang: str = LANG) -> bool:
     """Write the twin of ``path``; keep a cell's outputs where its code is unchanged.
 
     Returns True when a code cell changed (the twin needs running: ``execute``).
@@ -228,8 +383,8 @@ def sync(path: Path, root: Path = ROOT) -> bool:
     from tools import notebooks
 
     path = Path(path).resolve()
-    target = twin(path)
-    made = made_twin(path, root)
+    target = twin(path, lang)
+    made = made_twin(path, root, lang)
     old = {}
     if target.exists():
         old = {c.id: c for c in nbformat.read(target, as_version=nbformat.NO_CONVERT).cells}
@@ -294,11 +449,11 @@ def execute(paths) -> list[Path]:
     return ran
 
 
-def skeleton(path: Path, root: Path = ROOT) -> str:
+def skeleton(path: Path, root: Path = ROOT, lang: str = LANG) -> str:
     """YAML listing what of the English notebook at ``path`` has no translation yet: prose
     cells (English text, to replace) and the comments and string literals with words in them."""
     english = nbformat.read(path, as_version=nbformat.NO_CONVERT)
-    file = translation_file(path, root)
+    file = translation_file(path, root, lang)
     done = load_translation(file) if file.exists() else {"markdown": {}, "strings": {}}
     from tools.notebooks import BADGE_MARK, SETUP_MARK
 
@@ -339,6 +494,38 @@ def dump(data: dict) -> str:
     return yaml.dump(data, Dumper=_Dumper, allow_unicode=True, sort_keys=False, width=10**6)
 
 
+def _command(command: str, english: list, lang: str, force: bool) -> None:
+    """One command of :func:`main` for the edition ``lang``."""
+    if command == "skeleton":
+        for path in english:
+            print(skeleton(path, lang=lang))
+    elif command == "sync":
+        for path in english:
+            changed = sync(path, lang=lang)
+            shown = twin(path, lang).relative_to(ROOT)
+            print(f"sync: {shown}" + (" (code changed)" if changed else ""))
+    elif command == "execute":
+        todo = [twin(p, lang) for p in english if force or needs_run(twin(p, lang))]
+        for path in execute(todo):
+            print(f"execute: {path.relative_to(ROOT)}")
+    else:
+        from d2lmha.grading.assign import BUILD_DIR, assign
+
+        from tools import notebooks
+
+        sets = [p.name[:2] for p in english if p.parent.name == "solutions"]
+        (ROOT / "exercises" / lang).mkdir(exist_ok=True)
+        for path in assign(
+            sets,
+            solutions=ROOT / "solutions" / lang,
+            exercises=ROOT / "exercises" / lang,
+            build_dir=BUILD_DIR / lang,
+            capture=False,  # graded by the English set's plan
+        ):
+            notebooks.apply(list(notebooks.STEPS), path)
+            print(f"exercises: {path.relative_to(ROOT)}")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m tools.zh",
@@ -348,39 +535,20 @@ def main(argv=None) -> int:
     parser.add_argument("command", choices=["sync", "execute", "exercises", "skeleton"])
     parser.add_argument("paths", nargs="*", type=Path, help="English notebooks or folders")
     parser.add_argument("--force", action="store_true", help="execute: run even if up to date")
+    parser.add_argument(
+        "--edition",
+        choices=codes(),
+        action="append",
+        help="the translated edition to make (repeatable; default: every one)",
+    )
     args = parser.parse_intermixed_args(argv)
     english = []
     for p in args.paths:
         p = p.resolve()
         english += sorted(p.glob("*.ipynb")) if p.is_dir() else [p]
     english = english or english_notebooks()
-    if args.command == "skeleton":
-        for path in english:
-            print(skeleton(path))
-    elif args.command == "sync":
-        for path in english:
-            changed = sync(path)
-            print(f"sync: {twin(path).relative_to(ROOT)}" + (" (code changed)" if changed else ""))
-    elif args.command == "execute":
-        todo = [twin(p) for p in english if args.force or needs_run(twin(p))]
-        for path in execute(todo):
-            print(f"execute: {path.relative_to(ROOT)}")
-    else:
-        from d2lmha.grading.assign import BUILD_DIR, assign
-
-        from tools import notebooks
-
-        sets = [p.name[:2] for p in english if p.parent.name == "solutions"]
-        (ROOT / "exercises" / LANG).mkdir(exist_ok=True)
-        for path in assign(
-            sets,
-            solutions=ROOT / "solutions" / LANG,
-            exercises=ROOT / "exercises" / LANG,
-            build_dir=BUILD_DIR / LANG,
-            capture=False,  # graded by the English set's plan
-        ):
-            notebooks.apply(list(notebooks.STEPS), path)
-            print(f"exercises: {path.relative_to(ROOT)}")
+    for lang in args.edition or codes():
+        _command(args.command, english, lang, args.force)
     return 0
 
 

@@ -192,12 +192,45 @@ def build_many(items, jobs: int = 1) -> list[Autograder]:
         # The capture below runs every test on the solution, so otter need not (a translated
         # set is not captured: nbval runs its tests, and it is graded by its original's plan).
         _otter_assign([(master, out) for out, (master, _, _) in stale.items()])
+        for out, (master, _, _) in stale.items():
+            _translate_otter_cells(master, out)
         captured = [(master, out) for out, (master, capture, _) in stale.items() if capture]
         with ThreadPoolExecutor(jobs) as pool:
             list(pool.map(lambda pair: _capture(pair[0], _solution(*pair), pair[1]), captured))
         for out, (_, _, key) in stale.items():
             (out / "source.sha256").write_text(key)
         return [_autograder(master, out) for master, out, _ in items]
+
+
+def edition_of(master: Path) -> str:
+    """The edition of a set's source: ``"zh"`` for ``solutions/zh/NN_x.ipynb`` (a folder
+    named by a translated edition, :mod:`d2lmha.editions`), ``""`` for the English
+    ``solutions/NN_x.ipynb``."""
+    from ..editions import TRANSLATED
+
+    folder = Path(master).parent.name
+    return folder if folder in TRANSLATED else ""
+
+
+def _translate_otter_cells(master: Path, out: Path) -> None:
+    """In a translated set's notebooks, the text ``otter assign`` writes itself (the closing
+    cell above ``grader.check_all()``) in the set's language."""
+    lang = edition_of(master)
+    if not lang:
+        return
+    import nbformat
+
+    from .messages import say
+
+    english, translated = say("check_all"), say("check_all", lang)
+    for path in (out / "student" / master.name, out / "autograder" / master.name):
+        if not path.is_file():
+            continue
+        nb = nbformat.read(path, as_version=nbformat.NO_CONVERT)
+        for cell in nb.cells:
+            if cell.cell_type == "markdown" and english in cell.source:
+                cell.source = cell.source.replace(english, translated)
+        nbformat.write(nb, path)
 
 
 def _solution(master: Path, out: Path) -> Path:

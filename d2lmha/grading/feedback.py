@@ -15,8 +15,10 @@ engine (Jinja2, autoescaping on). The set's trusted description is plain JSON
 (:func:`set_info`), so a run's shards carry it and ``merge`` needs no build.
 
 The edition is the submission's: a notebook whose markdown is mostly Chinese gets the 中文
-page (section names, question titles and measurements from ``solutions/zh/``); the tests'
-messages are the grader's, in English.
+page (section names, question titles and measurements from ``solutions/zh/``). Its failure
+messages are in its language too: the tests that scored it are its edition's set's (the same
+tests, their messages translated), the grader's own words come from :mod:`.messages`, and a
+hidden test's hint is its edition's ``failure_message``.
 
 Source: Jinja2's autoescaping (``select_autoescape``); ``solutions/README.md`` (question
 layout).
@@ -27,6 +29,8 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+
+from ..editions import TRANSLATED
 
 __all__ = ["set_info", "edition", "render", "MAX_ERRORS"]
 
@@ -150,7 +154,7 @@ def _questions(master: Path) -> dict:
     return {"title": title, "questions": questions}
 
 
-def set_info(autograder, solutions: Path) -> dict:
+def set_info(autograder, solutions: Path, translated: dict | None = None) -> dict:
     """The trusted description of a set that feedback pages need, as plain JSON.
 
     Args:
@@ -158,10 +162,14 @@ def set_info(autograder, solutions: Path) -> dict:
             its solution notebook's metadata.
         solutions: the folder of master notebooks (``solutions/``; the 中文 ones in its
             ``zh/``).
+        translated: ``{edition: autograder notebook}`` of the set's translations that were
+            built (their tests' ``failure_message`` in that language).
 
     Returns:
         ``{"name", "possible": {q: points}, "tests": {test id: {"question", "name",
-        "hidden", "points", "failure_message", "checks"}}, "editions": {"": ..., "zh": ...}}``.
+        "hidden", "points", "failure_message", "checks"}}, "editions": {"": ..., "zh": ...}}``;
+        an edition's entry has ``"title"``, ``"questions"`` and ``"failure_messages"``
+        (``{test id: text}``, where its tests have one).
     """
     from .cases import load_tests
 
@@ -178,9 +186,15 @@ def set_info(autograder, solutions: Path) -> dict:
         for t in load_tests(autograder.solution_notebook)
     }
     editions = {}
-    for name, folder in (("", Path(solutions)), ("zh", Path(solutions) / "zh")):
+    for name in ("", *TRANSLATED):
+        folder = Path(solutions) / name
         if (folder / autograder.notebook_name).is_file():
             editions[name] = _questions(folder / autograder.notebook_name)
+    for name, notebook in (translated or {}).items():
+        if name in editions:
+            editions[name]["failure_messages"] = {
+                t["id"]: t["failure_message"] for t in load_tests(notebook) if t["failure_message"]
+            }
     return {
         "name": Path(autograder.notebook_name).stem,
         "possible": dict(autograder.possible),
@@ -190,16 +204,19 @@ def set_info(autograder, solutions: Path) -> dict:
 
 
 def edition(data: bytes) -> str:
-    """``"zh"`` when a notebook's markdown is mostly Chinese (at least a fifth of its letters
-    are CJK), else ``""``; any notebook that cannot be read is ``""``."""
+    """The edition of a submitted notebook, read from its markdown as data (nothing is run):
+    the translated edition (:mod:`d2lmha.editions`) whose script holds the most of its letters,
+    at least a fifth (``"zh"`` when mostly Chinese), else ``""`` (English); any notebook that
+    cannot be read is ``""``."""
     try:
         cells = json.loads(data.decode("utf-8"))["cells"]
         text = "".join(_source(c) for c in cells if c.get("cell_type") == "markdown")
     except Exception:  # noqa: BLE001 - untrusted bytes; its row already says what is wrong
         return ""
-    letters = [c for c in text if c.isalpha()]
-    cjk = sum("\u4e00" <= c <= "\u9fff" for c in letters)
-    return "zh" if letters and cjk >= 0.2 * len(letters) else ""
+    letters = sum(c.isalpha() for c in text)
+    counts = {code: this.in_script(text) for code, this in TRANSLATED.items()}
+    best = max(counts, key=counts.get, default="")
+    return best if letters and counts.get(best, 0) >= 0.2 * letters else ""
 
 
 def _number(value) -> str:
@@ -239,7 +256,8 @@ def render(row: dict, info: dict, student: str, status: str) -> str:
         if test["hidden"]:  # never its assertion's text (it may hold the expected value)
             checks = ", ".join(test.get("checks", ()))
             checks = f"{STRINGS[lang]['checks']} {checks}" if checks else ""
-            shown = "; ".join(filter(None, [checks, test["failure_message"]]))
+            hint = text.get("failure_messages", {}).get(test_id, test["failure_message"])
+            shown = "; ".join(filter(None, [checks, hint]))
         failed.setdefault(test["question"], []).append(
             {
                 "name": "" if test["hidden"] else test["name"],

@@ -32,6 +32,7 @@ from .assign import BUILD_DIR, ROOT, SET_PATTERN, Autograder, build_many, exerci
 from .collect import Found, log_name
 from .feedback import edition, set_info
 from .lms import collect_submissions, lms_name, read_roster
+from .messages import say
 from .report import finish
 from .sandbox import (
     MAX_SLOTS,
@@ -100,6 +101,7 @@ class _Job:
     found: Found
     set_id: str
     warning: str
+    lang: str = ""  # the submission's edition (:func:`~.feedback.edition`): "" or "zh"
 
 
 def _instructor_warnings(
@@ -167,8 +169,11 @@ class _Journal:
         self.file.close()
 
 
-def _grade_one(job: _Job, graded: Autograder, limits: Limits, slot: int, logs: Path) -> dict:
-    """Run one notebook in a sandbox and score its answers: its row (and whether it stalled)."""
+def _grade_one(
+    job: _Job, graded: Autograder, limits: Limits, slot: int, logs: Path, tests: Path | None
+) -> dict:
+    """Run one notebook in a sandbox and score its answers: its row (and whether it stalled).
+    ``tests``: the autograder notebook of the submission's edition (None: the set's own)."""
     row = _row(job.found.key, graded)
     row["log"] = log_name(job.found.key)
     with tempfile.TemporaryDirectory(prefix="d2lmha-grade-") as folder:
@@ -176,13 +181,19 @@ def _grade_one(job: _Job, graded: Autograder, limits: Limits, slot: int, logs: P
         with open(outcome.log, "rb") as log:
             (logs / row["log"]).write_bytes(log.read(1 << 20))
         scored = score_answers(
-            graded, outcome.answers, limits.answers, limits.scoring_memory, limits.scoring_timeout
+            graded,
+            outcome.answers,
+            limits.answers,
+            limits.scoring_memory,
+            limits.scoring_timeout,
+            tests,
+            job.lang,
         )
     row["reported"] = _reported(scored.reported)
     row["_notes"] = [str(note)[:300] for note in scored.reported[:MAX_NOTES]]
     row["stalled"] = outcome.killed or scored.stalled
     if outcome.killed:
-        row["error"] = f"timed out after {limits.timeout:g} s"
+        row["error"] = say("timed_out", job.lang, seconds=f"{limits.timeout:g}")
     elif scored.error:
         row["error"] = scored.error
     else:
@@ -237,23 +248,34 @@ def _limits(timeout, jobs, memory, cell_timeout, unsafe_no_sandbox) -> tuple[Lim
 
 
 def _run_pool(
-    jobs: list[_Job], built: dict, limits: Limits, workers: int, logs: Path, journal, note=""
+    jobs: list[_Job],
+    built: dict,
+    limits: Limits,
+    workers: int,
+    logs: Path,
+    journal,
+    note="",
+    translated: dict | None = None,
 ):
     """Grade ``jobs``, ``workers`` sandboxes at once; each row goes to the journal when done.
+    ``translated``: ``{(set id, edition): autograder notebook}`` of the translated sets.
 
     Returns ``{key: row}``. A row that stalled beside others is provisional until it has
     been graded again alone (by the caller).
     """
     slots, slot_lock, rows = list(range(workers)), threading.Lock(), {}
+    translated = translated or {}
 
     def run(job: _Job) -> None:
         with slot_lock:
             slot = slots.pop()
         try:
-            row = _grade_one(job, built[job.set_id], limits, slot, logs)
+            tests = translated.get((job.set_id, job.lang))
+            row = _grade_one(job, built[job.set_id], limits, slot, logs, tests)
         except Exception as failure:  # noqa: BLE001 - one row must not cost the others theirs
             row = _row(job.found.key, built[job.set_id], "not graded")
-            row["error"] = f"could not be graded: {type(failure).__name__}: {failure}"[:300]
+            why = f"{type(failure).__name__}: {failure}"
+            row["error"] = say("not_graded", job.lang, why=why)[:300]
         finally:
             with slot_lock:
                 slots.append(slot)
@@ -345,17 +367,23 @@ def grade(
     needed = sorted({job.set_id for job in pending})
     ready = build_many([(sets[s], Path(build_dir) / sets[s].stem, True) for s in needed])
     built = dict(zip(needed, ready, strict=True))
+    translated = _translated_tests(pending, sets, build_dir)
     copies = _instructor_warnings(pending, _solution_hashes(solutions, built), built, metadata)
     journal = _Journal(out.with_suffix(".rows.jsonl"), resume)
     try:
-        rows.update(_grade_jobs(pending, built, limits, workers, logs, journal))
+        rows.update(_grade_jobs(pending, built, limits, workers, logs, journal, translated))
     finally:
         journal.close()
     for item in found:
         row = rows[item.key]
         row["warning"] = "; ".join(filter(None, [row.get("warning", ""), copies.get(item.key, "")]))
         row.update(_facts(item))
-    infos = {s: set_info(built[s], solutions) for s in needed}
+    infos = {
+        s: set_info(
+            built[s], solutions, {lang: nb for (i, lang), nb in translated.items() if i == s}
+        )
+        for s in needed
+    }
     unmatched = finish([rows[item.key] for item in found], out, students, infos, part)
     if unmatched:
         shown = ", ".join(unmatched[:5]) + (" ..." if len(unmatched) > 5 else "")
@@ -373,6 +401,21 @@ def _facts(item: Found) -> dict:
     }
 
 
+def _translated_tests(pending: list, sets: dict, build_dir: Path) -> dict:
+    """``{(set id, edition): autograder notebook}`` for each translated set a submission of
+    that edition needs: ``solutions/<edition>/NN_name.ipynb`` built (``otter assign`` only)
+    into ``<build_dir>/<edition>/``. Its tests are the English set's, token for token but
+    for their messages (``tests/test_zh.py``), so they run on the English set's plan."""
+    wanted = sorted({(job.set_id, job.lang) for job in pending if job.lang})
+    items = {}
+    for set_id, lang in wanted:
+        master = sets[set_id].parent / lang / sets[set_id].name
+        if master.is_file():
+            items[(set_id, lang)] = (master, Path(build_dir) / lang / master.stem, False)
+    ready = build_many(list(items.values()))
+    return {key: ag.solution_notebook for key, ag in zip(items, ready, strict=True)}
+
+
 def _sort_out(found: list[Found], sets: dict) -> tuple[dict, list, dict]:
     """``(rows of the files that will not be graded, jobs to grade, metadata by key)``."""
     rows, pending, metadata = {}, [], {}
@@ -384,11 +427,19 @@ def _sort_out(found: list[Found], sets: dict) -> tuple[dict, list, dict]:
         if set_id is None:
             rows[item.key] = dict(_row(item.key, status="not graded"), warning=warning, error=error)
         else:
-            pending.append(_Job(item, set_id, warning))
+            pending.append(_Job(item, set_id, warning, edition(item.data)))
     return rows, pending, metadata
 
 
-def _grade_jobs(pending: list, built: dict, limits: Limits, workers: int, logs: Path, journal):
+def _grade_jobs(
+    pending: list,
+    built: dict,
+    limits: Limits,
+    workers: int,
+    logs: Path,
+    journal,
+    translated: dict | None = None,
+):
     """The rows of ``pending``: kept from the journal, or graded (identical copies once;
     those starved beside others graded again alone)."""
     rows, first, todo = {}, {}, []
@@ -399,10 +450,10 @@ def _grade_jobs(pending: list, built: dict, limits: Limits, workers: int, logs: 
             rows[job.found.key] = previous
         elif original is job:
             todo.append(job)
-    done = _run_pool(todo, built, limits, workers, logs, journal)
+    done = _run_pool(todo, built, limits, workers, logs, journal, translated=translated)
     alone = [job for job in todo if done[job.found.key][1]]
     if alone:
-        done.update(_run_pool(alone, built, limits, 1, logs, journal, RERUN_NOTE))
+        done.update(_run_pool(alone, built, limits, 1, logs, journal, RERUN_NOTE, translated))
     rows.update({key: row for key, (row, _) in done.items()})
     for job in pending:  # a copy gets its original's scores, under its own name
         if job.found.key not in rows:

@@ -30,8 +30,11 @@ _MODULE_BINDINGS: dict[str, list] = {}  # path -> [(module dict, key)], found on
 
 
 def off_limits(question: str, path: str) -> str:
-    """The message a forbidden name raises with."""
-    return f"{question} asks you to write this yourself: {path} is off limits here"
+    """The message a forbidden name raises with (in English: the sandbox is never told a
+    language; :func:`.messages.localize` translates it for the learner)."""
+    from .messages import say
+
+    return say("off_limits", question=question, path=path)
 
 
 def resolve(path: str):

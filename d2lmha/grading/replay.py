@@ -24,6 +24,7 @@ import torch
 
 from ..device import try_gpu
 from .cases import seed_tests
+from .messages import localize, say
 from .wire import Answers, decode, encode, raise_from_node, same_inputs
 
 __all__ = ["score", "GradingError", "size_allowed"]
@@ -42,51 +43,42 @@ def size_allowed(solution_size: int) -> int:
 class _Cursor:
     """The position in one test's recorded calls, shared by that test's stubs."""
 
-    def __init__(self, indices: list, plan: dict, plan_tensors: dict, answers: Answers, device):
-        self.indices, self.position = indices, 0
+    def __init__(
+        self, indices: list, plan: dict, plan_tensors: dict, answers: Answers, device, lang=""
+    ):
+        self.indices, self.position, self.lang = indices, 0, lang
         self.plan, self.plan_tensors = plan, plan_tensors
         self.answers, self.device = answers, device
 
     def call(self, name, args, kwargs):
         if self.position >= len(self.indices):
-            raise AssertionError(f"{name} was called more often than in the solution's test")
+            raise AssertionError(say("called_more", self.lang, name=name))
         index = self.indices[self.position]
         self.position += 1
         expected = self.plan["calls"][index]
         if expected["fn"] != name:
-            raise AssertionError(
-                f"{name} was called where the solution's test made another "
-                "call (its inputs came from another of your answers)"
-            )
+            raise AssertionError(say("other_call", self.lang, name=name))
         mine = {}
         if not same_inputs(
             (encode((list(args), kwargs), mine), mine), (expected["inputs"], self.plan_tensors)
         ):
-            raise AssertionError(
-                f"the inputs of this call to {name} came from another of "
-                "your answers, which differs from the expected one"
-            )
+            raise AssertionError(say("other_inputs", self.lang, name=name))
         answer = self.answers.calls[index]
         if answer is None:
-            raise AssertionError(f"no answer was recorded for this call to {name}")
+            raise AssertionError(say("no_answer", self.lang, name=name))
         if answer["mutated"]:
-            raise AssertionError(
-                f"{name} changed one of its inputs in place; an answer must leave its "
-                "inputs as they were (work on a copy, e.g. X = X.clone())"
-            )
+            raise AssertionError(say("mutated", self.lang, name=name))
         node = answer["result"]
         if node.get("t") == "raise":
             raise_from_node(node)
-        _check_size(f"{name}'s answer", self.answers.sizes[index], expected["size"])
+        what = say("answer_of", self.lang, name=name)
+        _check_size(what, self.answers.sizes[index], expected["size"], self.lang)
         return decode(node, self.answers.tensors, self.device)
 
 
-def _check_size(what: str, size: int, solution_size: int) -> None:
+def _check_size(what: str, size: int, solution_size: int, lang: str = "") -> None:
     if size > size_allowed(solution_size):
-        raise AssertionError(
-            f"{what} holds {size} values where about {solution_size} are expected: "
-            "check its type and shape"
-        )
+        raise AssertionError(say("too_large", lang, what=what, size=size, expected=solution_size))
 
 
 def _stub(name, cursor):
@@ -97,7 +89,7 @@ def _stub(name, cursor):
     return stub
 
 
-def score(tests: list[dict], plan: dict, plan_tensors: dict, answers: Answers):
+def score(tests: list[dict], plan: dict, plan_tensors: dict, answers: Answers, lang: str = ""):
     """Run every test against one submission's answers.
 
     Args:
@@ -105,6 +97,8 @@ def score(tests: list[dict], plan: dict, plan_tensors: dict, answers: Answers):
         plan, plan_tensors: the build's ``plan.safetensors`` (see :mod:`.capture`).
         answers: the submission's answers, from :func:`~d2lmha.grading.wire.read_answers`
             (with ``num_calls`` = the plan's number of calls).
+        lang: the submission's edition (``""`` English, ``"zh"``): the language of the
+            grader's own failure messages (:mod:`.messages`; ``tests`` bring their own).
 
     Returns:
         ``(points per question, failures)``: ``{"q1": 3.0, ...}`` and
@@ -131,7 +125,7 @@ def score(tests: list[dict], plan: dict, plan_tensors: dict, answers: Answers):
         entry = entries.get(test["id"])
         if entry is None:
             raise GradingError(f"test {test['id']} is not in the plan: rebuild")
-        cursor = _Cursor(entry["calls"], plan, plan_tensors, answers, device)
+        cursor = _Cursor(entry["calls"], plan, plan_tensors, answers, device, lang)
         try:
             kwargs = {
                 name: _argument(name, entry, cursor, answers, plan) for name in test["params"]
@@ -139,7 +133,7 @@ def score(tests: list[dict], plan: dict, plan_tensors: dict, answers: Answers):
             seed_tests()
             test["func"](**kwargs)
         except Exception as error:  # the test failed: no points for it
-            failures.append((test["id"], test["hidden"], _message(error)))
+            failures.append((test["id"], test["hidden"], _message(error, lang)))
         else:
             points[test["question"]] += test["points"]
     return points, failures
@@ -151,10 +145,11 @@ def _argument(name: str, entry: dict, cursor: _Cursor, answers: Answers, plan: d
         return _stub(name, cursor) if answers.functions.get(name) == "function" else None
     if name not in answers.values:
         return None
-    _check_size(f"the value of {name}", answers.sizes[name], plan["values"].get(name, 1))
+    what = say("value_of", cursor.lang, name=name)
+    _check_size(what, answers.sizes[name], plan["values"].get(name, 1), cursor.lang)
     return decode(answers.values[name], answers.tensors, cursor.device, used=set())
 
 
-def _message(error: Exception) -> str:
+def _message(error: Exception, lang: str = "") -> str:
     text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0][:200] if text else ''}"
+    return localize(f"{type(error).__name__}: {text[0][:200] if text else ''}", lang)

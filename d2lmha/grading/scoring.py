@@ -21,6 +21,8 @@ import resource
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .messages import say
+
 __all__ = ["Scored", "score_answers", "warm_up", "PRELOAD"]
 
 # Imported once by the fork server, so each scoring process starts warm ("__main__" too:
@@ -83,7 +85,15 @@ def warm_up() -> None:
     forkserver.ensure_running()
 
 
-def score_answers(autograder, answers: Path, max_bytes: int, memory: int, timeout: float) -> Scored:
+def score_answers(
+    autograder,
+    answers: Path,
+    max_bytes: int,
+    memory: int,
+    timeout: float,
+    tests: Path | None = None,
+    lang: str = "",
+) -> Scored:
     """Score the answers file ``answers`` for the set ``autograder`` in a process of its own.
 
     Args:
@@ -92,6 +102,11 @@ def score_answers(autograder, answers: Path, max_bytes: int, memory: int, timeou
         max_bytes: the answers file's size limit.
         memory: bytes of address space the scoring process may add to what it starts with.
         timeout: seconds (wall and CPU) it may take.
+        tests: the autograder notebook whose tests to run (default the set's own): a
+            translation of the set (``build/grading/zh/...``), whose tests are the same code
+            with messages in the submission's language; graded with ``autograder``'s plan.
+        lang: the submission's edition, the language of the grader's own messages
+            (:mod:`.messages`).
 
     Returns:
         A :class:`Scored`; its ``error`` says why when the answers could not be scored
@@ -103,12 +118,13 @@ def score_answers(autograder, answers: Path, max_bytes: int, memory: int, timeou
         target=_child,
         args=(
             send,
-            str(autograder.solution_notebook),
+            str(tests or autograder.solution_notebook),
             str(autograder.plan_data),
             str(answers),
             max_bytes,
             memory,
             timeout,
+            lang,
         ),
         daemon=True,
     )
@@ -116,11 +132,11 @@ def score_answers(autograder, answers: Path, max_bytes: int, memory: int, timeou
     send.close()
     try:
         if not receive.poll(timeout):
-            return Scored(error=f"scoring took longer than {timeout:g} s")
+            return Scored(error=say("scoring_time", lang, seconds=f"{timeout:g}"))
         data = receive.recv_bytes(MAX_RESULT)
     except (EOFError, OSError):
         process.join(5)
-        return Scored(error=f"scoring ended without a result (exit status {process.exitcode})")
+        return Scored(error=say("scoring_ended", lang, status=process.exitcode))
     finally:
         receive.close()
         if process.is_alive():
@@ -130,7 +146,7 @@ def score_answers(autograder, answers: Path, max_bytes: int, memory: int, timeou
     return Scored(**result)
 
 
-def _child(send, notebook, plan_path, answers, max_bytes, memory, timeout):
+def _child(send, notebook, plan_path, answers, max_bytes, memory, timeout, lang=""):
     """The scoring process: limits first, then read, check and score; one JSON message."""
     import torch
 
@@ -148,18 +164,18 @@ def _child(send, notebook, plan_path, answers, max_bytes, memory, timeout):
         try:
             got = read_answers(Path(answers), max_bytes, len(plan["calls"]))
         except WireError as error:
-            result = Scored(error=f"no answers: {error}")
+            result = Scored(error=say("no_answers", lang, why=error))
         else:
             result = Scored(reported=got.errors, stalled=got.stalled, unfinished=got.unfinished)
             if got.unfinished:
-                result.error = "the notebook did not finish (see reported)"
+                result.error = say("unfinished", lang)
             else:
-                result.points, failures = score(tests, plan, plan_tensors, got)
+                result.points, failures = score(tests, plan, plan_tensors, got, lang)
                 result.failures = [list(f) for f in failures]
     except MemoryError:
-        result = Scored(error="scoring ran out of memory")
+        result = Scored(error=say("scoring_memory", lang))
     except GradingError as error:
-        result = Scored(error=f"grader error (not the submission's fault): {error}")
+        result = Scored(error=say("grader_error", lang, why=error))
     send.send_bytes(json.dumps(result.__dict__).encode())
     send.close()
 
