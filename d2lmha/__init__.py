@@ -6,7 +6,7 @@ Names follow d2l (Dive into Deep Learning) where d2l has the idea; shapes are wr
 
 from .attention import AdditiveAttention, DotProductAttention
 from .decoder import TransformerDecoder, TransformerDecoderBlock, to_torch_decoder_layer
-from .device import seed_everything, try_gpu
+from .device import fixed_threads, seed_everything, try_gpu
 from .encoder import AddNorm, BERTEncoder, EncoderOutput, PositionWiseFFN, TransformerEncoderBlock
 from .kv_cache import KVCache
 from .masking import causal_mask, masked_softmax, valid_lens_mask
@@ -83,6 +83,7 @@ __all__ = [
     "sentence_embeddings",
     "try_gpu",
     "seed_everything",
+    "fixed_threads",
     "rotary_embedding",
     "rope_angles",
     "RotaryEmbedding",

@@ -27,6 +27,7 @@ from torch import nn
 
 from ._checks import check_positive_int, check_valid_lens
 from .decoder import TransformerDecoder
+from .device import fixed_threads
 from .masking import valid_lens_mask
 from .tasks import IGNORE_INDEX
 from .training import small_encoder
@@ -122,6 +123,7 @@ class Seq2SeqTransformer(nn.Module):
 
 
 @torch.no_grad()
+@fixed_threads(1)
 def greedy_decode(
     model: Seq2SeqTransformer,
     src,
@@ -139,7 +141,8 @@ def greedy_decode(
     cache every step re-runs the decoder on the whole prefix; with ``use_cache=True`` each
     block keeps a :class:`~d2lmha.KVCache` and a step runs the new token only (same ids,
     outputs equal up to float rounding). After a row predicts ``eos_id`` its later tokens
-    are set to ``pad_id``.
+    are set to ``pad_id``. Runs on one CPU thread (:func:`~d2lmha.fixed_threads`), so
+    the predictions do not depend on torch's thread count.
 
     Args:
         model: a :class:`Seq2SeqTransformer` (run in eval mode; its mode is restored).

@@ -29,7 +29,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ._checks import check_positive_int
-from .device import seed_everything
+from .device import fixed_threads, seed_everything
 from .encoder import BERTEncoder
 from .tasks import IGNORE_INDEX, LookupTask
 
@@ -231,6 +231,7 @@ def _progress_bar(num_steps: int, desc: str, disable: bool):
     return bar, lambda: handle.update(bar.container)
 
 
+@fixed_threads(1)
 def train(
     model: nn.Module,
     task: LookupTask,
@@ -245,7 +246,9 @@ def train(
 
     Each step draws a new batch from a generator seeded with ``seed`` (CPU, so the data
     are the same on every device), computes :func:`loss_and_accuracy`, and takes one
-    Adam step. A ``tqdm.auto`` progress bar shows the running loss.
+    Adam step. A ``tqdm.auto`` progress bar shows the running loss. It runs on one CPU
+    thread (:func:`~d2lmha.fixed_threads`, restored on return), so the same seeds give
+    the same history on one machine whatever torch's thread count.
 
     Args:
         model: maps the task's inputs to ``[batch, tokens, num_classes]`` logits, e.g.
@@ -307,6 +310,7 @@ def train(
 
 
 @torch.no_grad()
+@fixed_threads(1)
 def evaluate(
     model: nn.Module, task: LookupTask, num_samples: int = 1024, seed: int = 12345, head_mask=None
 ) -> dict[str, float]:
@@ -325,7 +329,8 @@ def evaluate(
         plus, for each offset ``o`` of the task, ``f"accuracy@{o:+d}"`` (e.g.
         ``"accuracy@-1"``): the fraction of labelled positions whose predicted class
         has the right token for that lookup (:meth:`~d2lmha.tasks.LookupTask.decode`),
-        so a model that gets one lookup right and the other wrong shows it.
+        so a model that gets one lookup right and the other wrong shows it. Computed on
+        one CPU thread (:func:`~d2lmha.fixed_threads`), as :func:`train`.
 
     Raises:
         TypeError / ValueError: ``num_samples`` or ``seed`` not a non-negative int.
@@ -360,8 +365,9 @@ def head_count_study(
     Chapter 04 uses this to report how much the accuracy of a one-layer encoder after
     ``num_steps`` steps depends on the seed, for several head counts at equal width and
     for a wider model (a width sweep). Every run is seeded (:func:`tiny_model` with
-    ``seed``, :func:`train` with the same ``seed``), so one row can be re-run alone and
-    gives the same numbers on the same machine.
+    ``seed``, :func:`train` with the same ``seed``) and trained and evaluated on one CPU
+    thread, so one row can be re-run alone and gives the same numbers on the same
+    machine, whatever torch's thread count.
 
     Args:
         task: a :class:`~d2lmha.tasks.LookupTask`.
@@ -458,7 +464,6 @@ def _write_study(path) -> None:
     """
     import csv
 
-    torch.set_num_threads(1)
     task = LookupTask(vocab_size=32, seq_len=12, offsets=(-1, 2))
     rows = head_count_study(task, STUDY_CONFIGS, STUDY_SEEDS)
     config, steps = STUDY_LONGER

@@ -50,7 +50,16 @@ def quality(model, tokenizer, head_mask, reference) -> dict[str, float]:
 
 
 def study_rows(model, tokenizer, seeds=SEEDS, counts=COUNTS) -> list[dict]:
-    """One row per (seed, heads removed): ``seed``, ``pruned``, ``fraction`` and the measures."""
+    """One row per (seed, heads removed): ``seed``, ``pruned``, ``fraction`` and the measures.
+
+    Runs on one CPU thread (:func:`d2lmha.fixed_threads`): the same rows whatever torch's
+    thread count.
+    """
+    with d2lmha.fixed_threads(1):
+        return _study_rows(model, tokenizer, seeds, counts)
+
+
+def _study_rows(model, tokenizer, seeds, counts) -> list[dict]:
     with torch.no_grad():
         reference = d2lmha.sentence_embeddings(model, tokenizer, eval_sentences())
     device = reference.device
@@ -71,7 +80,6 @@ def study_rows(model, tokenizer, seeds=SEEDS, counts=COUNTS) -> list[dict]:
 
 
 def main() -> int:
-    torch.set_num_threads(1)
     model, tokenizer = d2lmha.load_minilm("cpu")
     model.requires_grad_(False)
     rows = study_rows(model, tokenizer)
