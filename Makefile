@@ -32,7 +32,7 @@ EDITION_EXTRAS := zh
 empty :=
 space := $(empty) $(empty)
 comma := ,
-INSTALL_EXTRAS := $(subst $(space),$(comma),lab grade test e2e $(EDITION_EXTRAS))
+INSTALL_EXTRAS := $(subst $(space),$(comma),lab grade test e2e site $(EDITION_EXTRAS))
 
 .PHONY: install lab test clean
 
@@ -105,6 +105,14 @@ release: $(STAMP)
 links:
 	@test -n "$(REPO_URL)" -a -n "$(REF)" -a -n "$(HUB)" || { echo "usage: make links REPO_URL=url REF=branch HUB=https://hub"; exit 2; }
 	@$(if $(wildcard $(PY)),$(PY),$(PYTHON)) -m tools.links "$(REPO_URL)" "$(REF)" "$(HUB)"
+
+# The course as a website, both editions: build/site/index.html (English) and
+# build/site/zh/index.html (中文), from the committed notebooks (nothing is run), by Sphinx and
+# myst-nb; it works offline (MathJax and the widget manager copied from npm). HUB=https://hub
+# adds each exercise set's nbgitpuller link. See tools/site.py; checked by e2e/test_site.py.
+.PHONY: site
+site: $(STAMP)
+	$(PY) -m tools.site build/site $(if $(HUB),--hub "$(HUB)")
 
 unit: $(STAMP)
 	$(VENV)/bin/pytest tests
