@@ -56,7 +56,7 @@ VENDOR = {
     "html-manager": (
         "@jupyter-widgets/html-manager",
         "1.0.12",
-        ["dist/embed-amd.js"] + [f"dist/*.{kind}" for kind in ("woff2", "woff", "ttf", "eot", "svg")],
+        ["dist/embed-amd.js"] + [f"dist/*.{kind}" for kind in ("woff2", "woff", "ttf", "svg")],
     ),
 }
 TEXT = {
@@ -99,7 +99,9 @@ TITLE = re.compile(
     r"|\btitles\s*=\s*\[(?P<many>[^\]]*)\]"
 )
 LITERAL = re.compile(r"(?<![\w\"'])(?:\"([^\"\n]+)\"|'([^'\n]+)')")
-_SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s*")
+# Where a sentence ends: . ! ? before a space and a capital (not 0.57 or d2lmha.causal_mask),
+# or a Chinese full stop.
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z(\"“])|(?<=[。！？])")
 
 
 def site_path(repo_path: str) -> tuple[str, str] | None:
@@ -145,10 +147,7 @@ def resolve_links(source: str, repo_path: str, edition: str) -> str:
         page = path.removesuffix(".ipynb").removesuffix(".md") + ".html"
         if where == "zh":
             page = f"zh/{page}"
-        if edition == "zh":
-            here_page = f"zh/{here}"
-        else:
-            here_page = here
+        here_page = f"zh/{here}" if edition == "zh" else here
         return f'<a href="{_relative(page, here_page)}">{text}</a>'
 
     return re.sub(r"\[(?P<text>[^\]]*)\]\((?P<target>[^)\s]+)\)", fix, source)
@@ -164,7 +163,8 @@ def _plain(markdown: str) -> str:
 def alt_text(cell, previous_markdown: str) -> str:
     """The alt text of the figures a code cell draws: their titles where the cell's code gives
     them as plain strings (``set_title("…")``, ``title="…"``, ``titles=["…", …]``), else the
-    last sentence of the prose above the cell (the sentence that introduces the figure)."""
+    last sentence of the prose above the cell (the sentence that introduces the figure; two
+    where the last is short)."""
     found = []
     for match in TITLE.finditer(cell.source):
         for literal in LITERAL.finditer(match["one"] or match["many"] or ""):
@@ -182,7 +182,12 @@ def alt_text(cell, previous_markdown: str) -> str:
     heading = next((line for line in reversed(prose) if line.startswith("#")), None)
     body = [line for line in prose if not line.startswith("#")]
     sentences = [s for s in _SENTENCE_END.split(_plain(" ".join(body))) if s.strip()]
-    text = sentences[-1] if sentences else _plain(heading.lstrip("# ")) if heading else "Figure"
+    if not sentences:
+        return _plain(heading.lstrip("# ")) if heading else "Figure"
+    text = sentences.pop()
+    while len(text) < 40 and sentences:  # a short last sentence: the one before it too
+        before = sentences.pop()
+        text = f"{before}{'' if before.endswith(('。', '！', '？')) else ' '}{text}"
     return text[:300]
 
 
@@ -220,10 +225,11 @@ def _static_widgets(nb) -> None:
 
 
 def stage_notebook(repo_path: str, edition: str, made: Links, hub: str | None = None):
-    """The notebook at ``repo_path`` as the site shows it: its saved widgets where their state
-    was saved (:func:`_static_widgets`), links resolved for the site (:func:`resolve_links`), alt text on each figure (``mystnb.image.alt`` cell metadata,
-    which myst-nb puts on the ``<img>``), and, for an exercise set, its launch links under the
-    title. The committed notebook is not changed."""
+    """The notebook at ``repo_path`` as the site shows it: its widgets drawn where their state
+    was saved (:func:`_static_widgets`), links resolved for the site (:func:`resolve_links`),
+    alt text on each figure (``mystnb.image.alt`` cell metadata, which myst-nb puts on the
+    ``<img>``), and, for an exercise set, its launch links under the title. The committed
+    notebook is not changed."""
     nb = nbformat.read(ROOT / repo_path, as_version=4)
     nb = copy.deepcopy(nb)
     _static_widgets(nb)
@@ -394,8 +400,8 @@ def stage(edition: str, src: Path, vendor_url: str, made: Links, hub: str | None
 
 
 def vendor(out: Path, cache: Path) -> None:
-    """Copy :data:`VENDOR`'s files (glob patterns) from their npm packages (unpacked once into ``cache``)
-    into ``out/_vendor/``.
+    """Copy :data:`VENDOR`'s files (glob patterns) from their npm packages (unpacked once into
+    ``cache``) into ``out/_vendor/``.
 
     Raises:
         FileNotFoundError: npm is not installed (the site would need a CDN without it).
@@ -450,9 +456,7 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--hub", help="a JupyterHub's URL: the exercise sets get its nbgitpuller links too"
     )
-    parser.add_argument(
-        "--jobs", type=int, default=2, help="editions built at once (default 2)"
-    )
+    parser.add_argument("--jobs", type=int, default=2, help="editions built at once (default 2)")
     args = parser.parse_args(argv)
     start = time.perf_counter()
     cpu = os.times()

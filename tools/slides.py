@@ -4,21 +4,18 @@ nbconvert's ``--to slides`` exporter cuts each chapter at its cells' slide types
 ``python -m tools.notebooks slides``). The HTML it writes loads reveal.js, RequireJS and
 MathJax from a CDN when it is opened. So that the slides also work offline (a classroom
 without network), this copies those three from their npm packages (``npm pack``, the
-registry's own client) into ``OUT_DIR/vendor/`` and points the slides there. Without npm the
-slides keep nbconvert's CDN links, and this says so.
+registry's own client; :mod:`tools.vendor`) into ``OUT_DIR/vendor/`` and points the slides
+there. Without npm the slides keep nbconvert's CDN links, and this says so.
 """
 
 from __future__ import annotations
 
 import argparse
-import shutil
-import subprocess
 import sys
-import tarfile
-import tempfile
 from pathlib import Path
 
 from d2lmha.editions import TRANSLATED
+from tools.vendor import npm, npm_package
 
 ROOT = Path(__file__).resolve().parents[1]
 # reveal.js 4.0.2 is the version nbconvert's reveal template is written for (its default URL).
@@ -26,34 +23,16 @@ VENDOR = {"reveal.js": "4.0.2", "requirejs": "2.3.7", "mathjax": "2.7.9"}
 
 
 def vendor(out: Path) -> dict[str, str] | None:
-    """Unpack the npm packages of :data:`VENDOR` into ``out/vendor``; the exporter settings
-    that point at them (relative URLs), or None where npm is not installed.
+    """Unpack the npm packages of :data:`VENDOR` into ``out/vendor`` (:mod:`tools.vendor`); the
+    exporter settings that point at them (relative URLs), or None where npm is not installed.
 
     Raises:
         subprocess.CalledProcessError: npm is there but ``npm pack`` failed.
     """
-    npm = shutil.which("npm")
-    if npm is None:
+    if npm() is None:
         return None
-    target = out / "vendor"
     for name, version in VENDOR.items():
-        folder = target / name
-        stamp = folder / ".version"
-        if stamp.is_file() and stamp.read_text() == version:
-            continue
-        shutil.rmtree(folder, ignore_errors=True)
-        with tempfile.TemporaryDirectory() as tmp:
-            subprocess.run(
-                [npm, "pack", "--silent", f"{name}@{version}"],
-                cwd=tmp,
-                check=True,
-                stdout=subprocess.DEVNULL,
-            )
-            (tgz,) = Path(tmp).glob("*.tgz")
-            with tarfile.open(tgz) as archive:
-                archive.extractall(tmp, filter="data")
-            shutil.move(Path(tmp) / "package", folder)
-        stamp.write_text(version)
+        npm_package(name, version, out / "vendor" / name)
     return {
         "reveal_url_prefix": "vendor/reveal.js",
         "require_js_url": "vendor/requirejs/require.js",
