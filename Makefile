@@ -3,7 +3,8 @@
 # instructor only: `make release` leaves the blocks so marked out of the students' copy
 # More: `make e2e` (the course in a real browser), `make slides`, `make grade`, `make lint`,
 # `make format` and `make notebook-meta` (mechanical, re-runnable fixes; see CONTRIBUTING.md);
-# `make release` (the students' copy) and `make links` (nbgitpuller links for a hub).
+# `make release` (the students' copy), `make links` (nbgitpuller links for a hub) and
+# `make site` (the course as a website, both editions).
 # end instructor only
 #
 # TORCH picks the PyTorch build installed before everything else. The default,
