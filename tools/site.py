@@ -4,10 +4,11 @@ Sphinx with myst-nb (the committed notebooks, outputs as saved: ``nb_execution_m
 and sphinx-book-theme. Jupyter Book 2 (mystmd) was the other candidate; its site theme is
 downloaded when a site is built, and the build here must need no network, so Sphinx it is.
 
-Both editions, each one Sphinx build with the same configuration (:func:`sphinx_conf`, the one
-place it is written): English at ``OUT/index.html``, 中文 at ``OUT/zh/index.html``; a page has
-the same path in both (``notebooks/02_multi_head_attention.html``), so every page's language
-switch links to its twin. Each edition's source is staged under ``build/site-src/<edition>/``
+Every edition of :mod:`d2lmha.editions`, each one Sphinx build with the same configuration
+(:func:`sphinx_conf`, the one place it is written): English at ``OUT/index.html``, a
+translation at ``OUT/<code>/index.html`` (中文: ``OUT/zh/``); a page has the same path in each
+(``notebooks/02_multi_head_attention.html``), so every page's language switch links to its
+twins. Each edition's source is staged under ``build/site-src/<edition>/``
 (:func:`stage`): the chapters (``notebooks/``) then the exercise sets (the student versions,
 ``exercises/``, with their Colab, Binder and, given ``--hub``, nbgitpuller links from
 :mod:`tools.links`), their links between notebooks resolved for the site, and alt text on every
@@ -33,12 +34,13 @@ from pathlib import Path, PurePosixPath
 
 import nbformat
 
+from d2lmha.editions import ENGLISH, TRANSLATED
 from tools.links import Links, course_links
 from tools.notebooks import badges
 from tools.vendor import npm_package
 
 ROOT = Path(__file__).resolve().parents[1]
-EDITIONS = ("en", "zh")
+EDITIONS = (ENGLISH.code, *TRANSLATED)  # "en", then each translation's code
 FOLDERS = ("notebooks", "exercises")  # the chapters, then the exercise sets (student versions)
 # npm packages the pages load, each unpacked into OUT/_vendor/<key>/ (only the files named).
 # MathJax: its TeX-to-HTML bundle and the components and fonts that bundle loads (not the other
@@ -59,6 +61,9 @@ VENDOR = {
         ["dist/embed-amd.js"] + [f"dist/*.{kind}" for kind in ("woff2", "woff", "ttf", "svg")],
     ),
 }
+# The site's own words in each edition of d2lmha.editions (a new edition adds its entry):
+# Sphinx's language and the HTML one, the home page, the table of contents' captions, the
+# language switch's tooltip (in that edition's language), the label of a hub's link.
 TEXT = {
     "en": {
         "language": "en",
@@ -111,13 +116,18 @@ def site_path(repo_path: str) -> tuple[str, str] | None:
     parts = PurePosixPath(repo_path).parts
     if not parts or parts[0] not in FOLDERS:
         return None
-    edition = "zh" if len(parts) > 1 and parts[1] == "zh" else "en"
-    rest = parts[2:] if edition == "zh" else parts[1:]
+    edition = parts[1] if len(parts) > 1 and parts[1] in TRANSLATED else ENGLISH.code
+    rest = parts[1:] if edition == ENGLISH.code else parts[2:]
     if not rest:
         return edition, "index.md"
     if len(rest) == 1 and rest[0].endswith(".ipynb"):
         return edition, f"{parts[0]}/{rest[0]}"
     return None
+
+
+def _in_site(edition: str, path: str) -> str:
+    """``path`` of an edition's site as a path in the whole site (``zh/…`` for 中文)."""
+    return path if edition == ENGLISH.code else f"{edition}/{path}"
 
 
 def _relative(target: str, start: str) -> str:
@@ -145,10 +155,7 @@ def resolve_links(source: str, repo_path: str, edition: str) -> str:
         if where == edition:
             return f"[{text}]({_relative(path, here)})"
         page = path.removesuffix(".ipynb").removesuffix(".md") + ".html"
-        if where == "zh":
-            page = f"zh/{page}"
-        here_page = f"zh/{here}" if edition == "zh" else here
-        return f'<a href="{_relative(page, here_page)}">{text}</a>'
+        return f'<a href="{_relative(_in_site(where, page), _in_site(edition, here))}">{text}</a>'
 
     return re.sub(r"\[(?P<text>[^\]]*)\]\((?P<target>[^)\s]+)\)", fix, source)
 
@@ -250,20 +257,22 @@ def stage_notebook(repo_path: str, edition: str, made: Links, hub: str | None = 
     return nb
 
 
-def zh_terms(root: Path = ROOT) -> list[str]:
+def zh_terms(root: Path = ROOT, code: str = "zh") -> list[str]:
     """The course's own words for jieba (the 中文 search's word splitter), which knows
-    general Chinese but not, say, 多头注意力: every run of 2 to 8 Chinese characters in a
-    heading (``#``/``##``) of a 中文 chapter or exercise set."""
+    general Chinese but not, say, 多头注意力: every run of 2 to 8 characters of the edition's
+    script (:attr:`d2lmha.editions.Edition.script`) in a heading (``#``/``##``) of one of its
+    chapters or exercise sets."""
+    run = re.compile(f"{TRANSLATED[code].script}{{2,8}}")
     terms: dict[str, None] = {}
     for folder in FOLDERS:
-        for path in sorted((root / folder / "zh").glob("[0-9][0-9]_*.ipynb")):
+        for path in sorted((root / folder / code).glob("[0-9][0-9]_*.ipynb")):
             for cell in nbformat.read(path, as_version=4).cells:
                 if cell.cell_type != "markdown":
                     continue
                 for line in cell.source.split("\n"):
                     if re.match(r"#{1,2} ", line):
-                        for run in re.findall(r"[\u4e00-\u9fff]{2,8}", line):
-                            terms[run] = None
+                        for word in run.findall(line):
+                            terms[word] = None
     return list(terms)
 
 
@@ -272,10 +281,12 @@ def sphinx_conf(edition: str, vendor_url: str) -> dict:
     ``vendor_url``: ``OUT/_vendor`` relative to the edition's ``_static`` folder.
 
     Raises:
-        ValueError: ``edition`` is not one of :data:`EDITIONS`.
+        ValueError: ``edition`` is not one of :data:`EDITIONS` with its words in :data:`TEXT`.
     """
-    if edition not in EDITIONS:
-        raise ValueError(f"edition must be one of {EDITIONS}, got {edition!r}")
+    if edition not in EDITIONS or edition not in TEXT:
+        raise ValueError(
+            f"edition must be one of {sorted(set(EDITIONS) & set(TEXT))}, got {edition!r}"
+        )
     text = TEXT[edition]
     conf = {
         "project": text["title"],
@@ -321,17 +332,18 @@ def sphinx_conf(edition: str, vendor_url: str) -> dict:
 
 
 def _twin(app, pagename, templatename, context, doctree):
-    """Sphinx ``html-page-context``: the link to this page in the other edition."""
-    edition = app.config.d2lmha_edition
-    other = "zh" if edition == "en" else "en"
-    up = "../" * pagename.count("/")
-    href = f"{up}zh/{pagename}.html" if edition == "en" else f"{up}../{pagename}.html"
-    context["d2lmha_twin"] = {
-        "href": href,
-        "lang": TEXT[other]["lang"],
-        "label": TEXT[other]["name"],
-        "title": TEXT[other]["switch"],
-    }
+    """Sphinx ``html-page-context``: the links to this page in the other editions."""
+    here = _in_site(app.config.d2lmha_edition, f"{pagename}.html")
+    context["d2lmha_twins"] = [
+        {
+            "href": _relative(_in_site(code, f"{pagename}.html"), here),
+            "lang": TEXT[code]["lang"],
+            "label": (ENGLISH if code == ENGLISH.code else TRANSLATED[code]).name,
+            "title": TEXT[code]["switch"],
+        }
+        for code in EDITIONS
+        if code != app.config.d2lmha_edition
+    ]
 
 
 def _search_chinese():
@@ -388,7 +400,7 @@ def stage(edition: str, src: Path, vendor_url: str, made: Links, hub: str | None
         _write(src / "zh_terms.txt", "".join(f"{term} 1000 n\n" for term in zh_terms()))
     wanted = set()
     for folder in FOLDERS:
-        where = ROOT / folder / ("zh" if edition == "zh" else "")
+        where = ROOT / folder / ("" if edition == ENGLISH.code else edition)
         for path in sorted(where.glob("[0-9][0-9]_*.ipynb")):
             repo_path = path.relative_to(ROOT).as_posix()
             target = src / folder / path.name
@@ -419,9 +431,10 @@ def vendor(out: Path, cache: Path) -> None:
 
 
 def build(out: Path, hub: str | None = None, jobs: int = 2) -> None:
-    """Build both editions into ``out`` (English) and ``out/zh`` (中文). Sphinx writes each into
-    ``build/site-src/<edition>-html/`` (kept, so a second build redoes only what changed;
-    myst-nb's ``jupyter_execute/`` lands beside it), then ``out`` is made anew from them.
+    """Build every edition into ``out`` (English) and ``out/<code>`` (中文: ``out/zh``).
+    Sphinx writes each into ``build/site-src/<edition>-html/`` (kept, so a second build redoes
+    only what changed; myst-nb's ``jupyter_execute/`` lands beside it), then ``out`` is made
+    anew from them.
 
     Raises:
         subprocess.CalledProcessError: a Sphinx build failed (its output says why).
@@ -432,7 +445,8 @@ def build(out: Path, hub: str | None = None, jobs: int = 2) -> None:
     runs = []
     for edition in EDITIONS:
         src, html = work / edition, work / f"{edition}-html" / "html"
-        stage(edition, src, "../_vendor" if edition == "en" else "../../_vendor", made, hub)
+        vendor_url = _relative("_vendor", _in_site(edition, "_static/x"))
+        stage(edition, src, vendor_url, made, hub)
         command = [
             sys.executable, "-m", "sphinx", "-b", "html", "-q",
             "-d", str(work / f"{edition}-html" / "doctrees"), str(src), str(html),
@@ -444,8 +458,8 @@ def build(out: Path, hub: str | None = None, jobs: int = 2) -> None:
         if run.wait() != 0:
             raise subprocess.CalledProcessError(run.returncode, run.args)
     shutil.rmtree(out, ignore_errors=True)
-    shutil.copytree(work / "en-html" / "html", out)
-    shutil.copytree(work / "zh-html" / "html", out / "zh")
+    for edition in EDITIONS:
+        shutil.copytree(work / f"{edition}-html" / "html", out / _in_site(edition, ""))
     vendor(out, work / "npm")
     (out / ".nojekyll").touch()  # GitHub Pages: serve _static/ and _vendor/ as they are
 
@@ -465,7 +479,7 @@ def main(argv=None) -> int:
     used = sum(getattr(done, a) - getattr(cpu, a) for a in ("user", "system", "children_user",
                                                              "children_system"))  # fmt: skip
     print(
-        f"site: {args.out}/index.html (English), {args.out}/zh/index.html (中文); "
+        f"site: {', '.join(str(args.out / _in_site(e, 'index.html')) for e in EDITIONS)}; "
         f"{time.perf_counter() - start:.0f} s wall, {used:.0f} s CPU"
     )
     return 0
