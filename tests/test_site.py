@@ -73,3 +73,8 @@ def test_conf_names_the_edition():
     assert site.sphinx_conf("zh", "../../_vendor")["language"] == "zh_CN"
     with pytest.raises(ValueError, match="edition"):
         site.sphinx_conf("fr", "../_vendor")
+
+
+def test_every_edition_has_the_sites_words():
+    """A new edition of d2lmha.editions needs its words on the site (tools.site.TEXT)."""
+    assert set(site.TEXT) == set(site.EDITIONS)
