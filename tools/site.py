@@ -276,9 +276,10 @@ def zh_terms(root: Path = ROOT, code: str = "zh") -> list[str]:
     return list(terms)
 
 
-def sphinx_conf(edition: str, vendor_url: str) -> dict:
+def sphinx_conf(edition: str, vendor_url: str, src: Path = Path(".")) -> dict:
     """The Sphinx configuration of one edition (``conf.py`` of the staged source is this);
-    ``vendor_url``: ``OUT/_vendor`` relative to the edition's ``_static`` folder.
+    ``vendor_url``: ``OUT/_vendor`` relative to the edition's ``_static`` folder; ``src``:
+    the staged source (where the 中文 search's word list is, :func:`stage`).
 
     Raises:
         ValueError: ``edition`` is not one of :data:`EDITIONS` with its words in :data:`TEXT`.
@@ -327,7 +328,7 @@ def sphinx_conf(edition: str, vendor_url: str) -> dict:
     }
     if edition == "zh":
         conf["html_search_language"] = "zh"
-        conf["html_search_options"] = {"dict": "zh_terms.txt"}
+        conf["html_search_options"] = {"dict": str(Path(src, "zh_terms.txt").resolve())}
     return conf
 
 
@@ -351,7 +352,11 @@ def _search_chinese():
     exist, ``ChineseStemmer``, so the search page stops ("ChineseStemmer is not defined",
     sphinx-doc/sphinx#14229, fixed by #14416 after 9.0.4): the same class, naming the English
     stemmer it uses (for the Latin words; Chinese words are not stemmed)."""
+    import logging
+
     from sphinx.search.zh import SearchChinese
+
+    logging.getLogger("jieba").setLevel(logging.WARNING)  # not its "Building prefix dict..."
 
     return type("SearchChinese", (SearchChinese,), {"language_name": "English"})
 
@@ -391,9 +396,9 @@ def stage(edition: str, src: Path, vendor_url: str, made: Links, hub: str | None
     _write(
         src / "conf.py",
         "# Written by tools/site.py (make site); the configuration is tools.site.sphinx_conf.\n"
-        f"import sys\nsys.path.insert(0, {str(ROOT)!r})\n"
+        f"import sys\nfrom pathlib import Path\nsys.path.insert(0, {str(ROOT)!r})\n"
         f"from tools.site import sphinx_conf\nglobals().update(sphinx_conf({edition!r}, "
-        f"{vendor_url!r}))\n",
+        f"{vendor_url!r}, Path(__file__).parent))\n",
     )
     _write(src / "index.md", index_page(edition))
     if edition == "zh":
