@@ -30,8 +30,9 @@ from .rope import RotaryEmbedding, rope_angles, rotary_embedding
 # Modules of chapters 04-07 are used by module name: d2lmha.training.train(...),
 # d2lmha.head_types.offset_score(...), d2lmha.importance.head_importance(...),
 # d2lmha.paraphrases.load_paraphrases(), d2lmha.seq2seq.greedy_decode(...),
-# d2lmha.gqa.convert_to_gqa(...), ...
+# d2lmha.gqa.convert_to_gqa(...), d2lmha.decoding.beam_search(...), ...
 from . import (
+    decoding,
     gqa,
     head_types,
     importance,
@@ -100,4 +101,5 @@ __all__ = [
     "seq2seq",
     "memory",
     "gqa",
+    "decoding",
 ]

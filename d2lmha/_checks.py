@@ -14,6 +14,7 @@ __all__ = [
     "check_mask",
     "check_positive_int",
     "check_generator",
+    "check_real",
 ]
 
 
@@ -129,3 +130,38 @@ def check_mask(mask, target_shape) -> torch.Tensor:
             f"mask of shape {list(mask.shape)} would enlarge the scores' shape {list(target_shape)}"
         )
     return mask
+
+
+def check_real(
+    name: str,
+    value,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    open_minimum: bool = False,
+) -> float:
+    """Return ``value`` as a float if it is a finite real number in range; raise otherwise.
+
+    Args:
+        name: the argument's name, for the message. value: the number to check.
+        minimum, maximum: bounds (``None``: unbounded); ``maximum`` is inclusive,
+            ``minimum`` too unless ``open_minimum=True`` (then ``value > minimum``).
+
+    Raises:
+        TypeError: ``value`` is not an int or float (bools are refused too).
+        ValueError: NaN, infinite, or out of range.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__} ({value!r})")
+    value = float(value)
+    low_ok = minimum is None or (value > minimum if open_minimum else value >= minimum)
+    if (
+        value != value
+        or value in (float("inf"), float("-inf"))
+        or not low_ok
+        or (maximum is not None and value > maximum)
+    ):
+        low = "" if minimum is None else f"{minimum} {'<' if open_minimum else '<='} "
+        high = "" if maximum is None else f" <= {maximum}"
+        bounds = f" with {low}{name}{high}" if low or high else ""
+        raise ValueError(f"{name}={value}: expected a finite number{bounds}")
+    return value

@@ -102,6 +102,58 @@ class KVCache:
             self.values = torch.cat([self.values, V], dim=2)
         return self.keys, self.values
 
+    def reorder(self, indices: torch.Tensor) -> None:
+        """Keep, for each row ``i`` of the batch, the cached tokens of row ``indices[i]``.
+
+        Beam search calls it after choosing each step's beams: beam ``i`` continues the
+        sequence of beam ``indices[i]``, so its cached keys and values must become that
+        beam's (several beams may continue the same one; some are dropped). The keys and
+        values are index-selected along the batch axis (new tensors; the old ones are not
+        changed in place).
+
+        The cross-attention's ``source`` is kept as it is: reorder only among rows that
+        read the same source (as the beams of one input do, where the source was
+        repeated ``beam_size`` times), or start a new cache. A reorder cannot check this
+        cheaply, so it is the caller's contract (d2lmha.decoding.beam_search keeps it).
+
+        Args:
+            indices: int64 ``[batch]``, values in ``0..batch-1``, on the cache's device.
+
+        Raises (before anything is changed):
+            RuntimeError: the cache is empty (nothing to reorder).
+            TypeError: ``indices`` not an integer tensor.
+            ValueError: ``indices`` not ``[batch]`` or a value outside ``0..batch-1``.
+
+        Source: the beam reordering of fairseq's ``reorder_incremental_state`` and Hugging
+        Face's ``Cache.reorder_cache(beam_idx)``.
+        """
+        if self.keys is None:
+            raise RuntimeError("the cache is empty: nothing to reorder")
+        batch = self.keys.shape[0]
+        if (
+            not isinstance(indices, torch.Tensor)
+            or indices.is_floating_point()
+            or indices.is_complex()
+            or indices.dtype == torch.bool
+        ):
+            raise TypeError(
+                f"indices must be an integer torch.Tensor [{batch}], got "
+                f"{getattr(indices, 'dtype', type(indices).__name__)}"
+            )
+        if tuple(indices.shape) != (batch,):
+            raise ValueError(
+                f"indices must be [{batch}] (one source row per cached row), got shape "
+                f"{list(indices.shape)}"
+            )
+        if batch and (int(indices.min()) < 0 or int(indices.max()) >= batch):
+            raise ValueError(
+                f"indices must lie in 0..{batch - 1}, got values "
+                f"{int(indices.min())}..{int(indices.max())}"
+            )
+        indices = indices.to(self.keys.device)
+        self.keys = self.keys.index_select(0, indices)
+        self.values = self.values.index_select(0, indices)
+
     def nbytes(self) -> int:
         """Bytes held: the cached keys and values plus the source pair, if any."""
         tensors = [t for t in (self.keys, self.values) if t is not None]
