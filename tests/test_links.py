@@ -165,7 +165,7 @@ def test_make_links_prints_one_link_per_set_and_chapter_in_both_editions():
         check=True,
     ).stdout.splitlines()
     expected = hand_out()
-    assert len(out) == len(expected) == 2 * (8 + 7)  # chapters 00-07, sets 01-07, two editions
+    assert len(out) == len(expected) == 2 * (9 + 7)  # chapters 00-08, sets 01-07, two editions
     for line, (edition, kind, path) in zip(out, expected, strict=True):
         assert line.split("\t")[:3] == [edition, kind, path]
         assert line.endswith(f"urlpath=lab/tree/d2lmha-fall/{path}")
