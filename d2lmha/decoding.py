@@ -98,8 +98,9 @@ def _pad_after_eos(ids: torch.Tensor, num_steps: int, eos_id: int, pad_id: int) 
     return F.pad(ids, (0, num_steps - ids.shape[1]), value=pad_id)
 
 
-def _token_by_token(model, src, src_valid_lens, num_steps, choose, bos_id, eos_id, pad_id,
-                    use_cache):  # fmt: skip
+def _token_by_token(
+    model, src, src_valid_lens, num_steps, choose, bos_id, eos_id, pad_id, use_cache
+):
     """The loop of greedy search and sampling: ``choose`` maps ``[batch, vocab]`` logits
     to ``[batch]`` ids; stops early once every row has written ``eos_id``."""
     with _eval_mode(model):
@@ -150,9 +151,16 @@ def greedy_search(
     """
     _check_model(model, num_steps, bos_id, eos_id, pad_id)
     return _token_by_token(
-        model, src, src_valid_lens, num_steps, lambda logits: logits.argmax(-1),
-        bos_id, eos_id, pad_id, use_cache,
-    )  # fmt: skip
+        model,
+        src,
+        src_valid_lens,
+        num_steps,
+        lambda logits: logits.argmax(-1),
+        bos_id,
+        eos_id,
+        pad_id,
+        use_cache,
+    )
 
 
 def filter_logits(
