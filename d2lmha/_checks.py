@@ -15,6 +15,7 @@ __all__ = [
     "check_positive_int",
     "check_generator",
     "check_real",
+    "check_int_tensor",
 ]
 
 
@@ -165,3 +166,28 @@ def check_real(
         bounds = f" with {low}{name}{high}" if low or high else ""
         raise ValueError(f"{name}={value}: expected a finite number{bounds}")
     return value
+
+
+def check_int_tensor(name: str, X, shape: tuple | None = None) -> torch.Tensor:
+    """Return ``X`` if it is an integer tensor (of ``shape``, if given); raise otherwise.
+
+    Args:
+        name: the argument's name, for the message. X: the tensor to check.
+        shape: the expected shape (``None``: any); an entry ``None`` matches any size, so
+            ``(4, None)`` is "4 rows, any number of columns".
+
+    Raises:
+        TypeError: ``X`` is not a ``torch.Tensor``, or its dtype is floating, complex or bool.
+        ValueError: its shape is not ``shape``.
+    """
+    if not isinstance(X, torch.Tensor):
+        raise TypeError(f"{name} must be an integer torch.Tensor, got {type(X).__name__}")
+    if X.is_floating_point() or X.is_complex() or X.dtype == torch.bool:
+        raise TypeError(f"{name} must have an integer dtype, got {X.dtype}")
+    if shape is not None and (
+        X.dim() != len(shape)
+        or any(w is not None and w != n for w, n in zip(shape, X.shape, strict=True))
+    ):
+        wanted = ", ".join("n" if w is None else str(w) for w in shape)
+        raise ValueError(f"{name} must have shape [{wanted}], got {list(X.shape)}")
+    return X

@@ -34,7 +34,13 @@ import contextlib
 import torch
 from torch.nn import functional as F
 
-from ._checks import check_generator, check_positive_int, check_real, check_tensor
+from ._checks import (
+    check_generator,
+    check_int_tensor,
+    check_positive_int,
+    check_real,
+    check_tensor,
+)
 from .seq2seq import Seq2SeqTransformer
 
 __all__ = ["greedy_search", "beam_search", "sample", "filter_logits", "sequence_log_probs"]
@@ -388,16 +394,8 @@ def sequence_log_probs(
         TypeError / ValueError: as in :func:`greedy_search`; ``ids`` not an integer
         ``[batch, num_steps]`` tensor for ``src``'s batch.
     """
-    if not isinstance(ids, torch.Tensor) or ids.is_floating_point() or ids.dtype == torch.bool:
-        raise TypeError(
-            f"ids must be an integer torch.Tensor [batch, num_steps], got "
-            f"{getattr(ids, 'dtype', type(ids).__name__)}"
-        )
-    if ids.dim() != 2 or ids.shape[0] != src.shape[0]:
-        raise ValueError(
-            f"ids must be [{src.shape[0]}, num_steps] (one row per source), got shape "
-            f"{list(ids.shape)}"
-        )
+    check_int_tensor("src", src, shape=(None, None))
+    check_int_tensor("ids", ids, shape=(src.shape[0], None))
     _check_model(model, max(ids.shape[1], 1), bos_id, eos_id, pad_id)
     bos = torch.full_like(ids[:, :1], bos_id)
     with _eval_mode(model):

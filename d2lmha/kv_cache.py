@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import torch
 
-from ._checks import check_tensor
+from ._checks import check_int_tensor, check_tensor
 
 __all__ = ["KVCache"]
 
@@ -130,21 +130,7 @@ class KVCache:
         if self.keys is None:
             raise RuntimeError("the cache is empty: nothing to reorder")
         batch = self.keys.shape[0]
-        if (
-            not isinstance(indices, torch.Tensor)
-            or indices.is_floating_point()
-            or indices.is_complex()
-            or indices.dtype == torch.bool
-        ):
-            raise TypeError(
-                f"indices must be an integer torch.Tensor [{batch}], got "
-                f"{getattr(indices, 'dtype', type(indices).__name__)}"
-            )
-        if tuple(indices.shape) != (batch,):
-            raise ValueError(
-                f"indices must be [{batch}] (one source row per cached row), got shape "
-                f"{list(indices.shape)}"
-            )
+        check_int_tensor("indices", indices, shape=(batch,))
         if batch and (int(indices.min()) < 0 or int(indices.max()) >= batch):
             raise ValueError(
                 f"indices must lie in 0..{batch - 1}, got values "

@@ -173,9 +173,9 @@ def test_kv_cache_reorder_errors():
     cache.update(torch.randn(3, 2, 4, 8), torch.randn(3, 2, 4, 8))
     keys = cache.keys
     for bad, error, match in (
-        ([0, 1, 2], TypeError, "integer torch.Tensor"),
-        (torch.tensor([0.0, 1.0, 2.0]), TypeError, "integer"),
-        (torch.tensor([0, 1]), ValueError, r"\[3\]"),
+        ([0, 1, 2], TypeError, "indices must be an integer torch.Tensor, got list"),
+        (torch.tensor([0.0, 1.0, 2.0]), TypeError, "indices must have an integer dtype"),
+        (torch.tensor([0, 1]), ValueError, r"indices must have shape \[3\], got \[2\]"),
         (torch.tensor([0, 1, 3]), ValueError, "0..2"),
         (torch.tensor([-1, 1, 2]), ValueError, "0..2"),
     ):
@@ -231,7 +231,7 @@ def test_other_bad_arguments(device):
         decoding.greedy_search(model.decoder, src, lens, 4)
     with pytest.raises(TypeError, match="logits must have a floating-point dtype"):
         decoding.filter_logits(torch.tensor([1, 2]), top_k=1)
-    with pytest.raises(ValueError, match=r"ids must be \[5, num_steps\]"):
+    with pytest.raises(ValueError, match=r"ids must have shape \[5, n\], got \[4, 3\]"):
         decoding.sequence_log_probs(model, src, lens, torch.zeros(4, 3, dtype=torch.long))
     model.train()
     decoding.beam_search(model, src, lens, 3, beam_size=2)
