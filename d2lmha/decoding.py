@@ -12,11 +12,13 @@ picked from it is the *decoding strategy*:
   smallest set holding probability ``top_p`` (nucleus sampling, Holtzman et al., 2020);
   :func:`filter_logits` is that transformation of the scores on its own.
 
-All three decode with one :class:`~d2lmha.KVCache` per decoder block by default (chapter
-07), so a step runs the new token only; ``use_cache=False`` re-runs the decoder on the whole
-prefix (the same ids, up to float rounding). Beam search reorders the caches with
-:meth:`~d2lmha.KVCache.reorder` each time it picks the beams. Each returns ids ``[batch,
-num_steps]`` with ``pad_id`` after a row's ``eos_id``, like
+All three run on one CPU thread (:func:`~d2lmha.fixed_threads`, as
+:func:`d2lmha.seq2seq.greedy_decode`), so the same model and seed give the same ids whatever
+torch's thread count. They decode with one :class:`~d2lmha.KVCache` per decoder block by
+default (chapter 07), so a step runs the new token only; ``use_cache=False`` re-runs the
+decoder on the whole prefix (the same ids, up to float rounding). Beam search reorders the
+caches with :meth:`~d2lmha.KVCache.reorder` each time it picks the beams. Each returns ids
+``[batch, num_steps]`` with ``pad_id`` after a row's ``eos_id``, like
 :func:`d2lmha.seq2seq.greedy_decode`.
 
 Sources: d2l.ai section 10.8 "Beam Search" (greedy, exhaustive and beam search, the score
@@ -41,6 +43,7 @@ from ._checks import (
     check_real,
     check_tensor,
 )
+from .device import fixed_threads
 from .seq2seq import Seq2SeqTransformer
 
 __all__ = ["greedy_search", "beam_search", "sample", "filter_logits", "sequence_log_probs"]
@@ -122,6 +125,7 @@ def _token_by_token(
     return _pad_after_eos(ids[:, 1:], num_steps, eos_id, pad_id)
 
 
+@fixed_threads(1)
 def greedy_search(
     model: Seq2SeqTransformer,
     src: torch.Tensor,
@@ -226,6 +230,7 @@ def _check_sampling(temperature, top_k, top_p) -> None:
         check_real("top_p", top_p, minimum=0.0, maximum=1.0, open_minimum=True)
 
 
+@fixed_threads(1)
 def sample(
     model: Seq2SeqTransformer,
     src: torch.Tensor,
@@ -277,6 +282,7 @@ def sample(
     )
 
 
+@fixed_threads(1)
 def beam_search(
     model: Seq2SeqTransformer,
     src: torch.Tensor,
@@ -367,6 +373,7 @@ def beam_search(
     return (out, top) if return_scores else out
 
 
+@fixed_threads(1)
 def sequence_log_probs(
     model: Seq2SeqTransformer,
     src: torch.Tensor,
