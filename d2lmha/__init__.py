@@ -26,6 +26,7 @@ from .fonts import enable_cjk_fallback
 from .plotting import show_heatmaps
 from .positional import LearnedPositionalEncoding, PositionalEncoding, sinusoidal_encoding
 from .rope import RotaryEmbedding, rope_angles, rotary_embedding
+from .text import display_width, label, ljust, relabel, rjust
 
 # Modules of chapters 04-07 are used by module name: d2lmha.training.train(...),
 # d2lmha.head_types.offset_score(...), d2lmha.importance.head_importance(...),
@@ -70,6 +71,11 @@ __all__ = [
     "LearnedPositionalEncoding",
     "sinusoidal_encoding",
     "show_heatmaps",
+    "display_width",
+    "ljust",
+    "label",
+    "relabel",
+    "rjust",
     "PositionWiseFFN",
     "AddNorm",
     "TransformerEncoderBlock",

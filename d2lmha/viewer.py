@@ -23,8 +23,15 @@ import torch
 
 from .head_types import sentence_attentions
 from .plotting import to_numpy
+from .text import check_language, label
 
 __all__ = ["HeadViewer", "head_viewer", "top_attended"]
+
+# What ``display(viewer)`` shows where no widget can run (a template of d2lmha.text.LABELS).
+FALLBACK = (
+    "[interactive head viewer: layer {layer}, head {head}, query {query} ({token!r}). "
+    "Run the cell with a kernel to use its controls; a static figure of this view follows.]"
+)
 
 
 def top_attended(weights_row, tokens, k: int = 5) -> list[tuple[int, str, float]]:
@@ -75,8 +82,11 @@ class HeadViewer:
         query: int = 1,
         top_k: int = 5,
         figsize=(10, 4.2),
+        language: str = "en",
     ):
         import ipywidgets as widgets
+
+        self.language = check_language(language)
 
         if not isinstance(sentence, str) or not sentence.strip():
             raise ValueError(f"sentence must be a non-empty string, got {sentence!r}")
@@ -93,15 +103,20 @@ class HeadViewer:
         self.figure, self.top_tokens, self._holding = None, [], True
         self.text = widgets.Text(
             value=sentence,
-            description="sentence",
+            description=self._label("sentence"),
             continuous_update=False,
             layout=widgets.Layout(width="95%"),
         )
         self.layer = widgets.IntSlider(
-            value=layer, min=0, max=self.num_layers - 1, description="layer"
+            value=layer, min=0, max=self.num_layers - 1, description=self._label("layer")
         )
-        self.head = widgets.IntSlider(value=head, min=0, max=self.num_heads - 1, description="head")
-        self.query = widgets.Dropdown(description="query")
+        self.head = widgets.IntSlider(
+            value=head,
+            min=0,
+            max=self.num_heads - 1,
+            description=self._label("head"),
+        )
+        self.query = widgets.Dropdown(description=self._label("query"))
         self.output = widgets.Output()
         self.widget = widgets.VBox(
             [self.text, widgets.HBox([self.layer, self.head, self.query]), self.output]
@@ -122,12 +137,18 @@ class HeadViewer:
         how to get it, rather than ipywidgets' ``VBox(children=(...))`` repr.
         """
         bundle = self.widget._repr_mimebundle_(**kwargs)
-        bundle["text/plain"] = (
-            f"[interactive head viewer: layer {self.layer.value}, head {self.head.value}, "
-            f"query {self.query.value} ({self.tokens[self.query.value]!r}). Run the cell with "
-            "a kernel to use its controls; a static figure of this view follows.]"
+        bundle["text/plain"] = self._label(
+            FALLBACK,
+            layer=self.layer.value,
+            head=self.head.value,
+            query=self.query.value,
+            token=self.tokens[self.query.value],
         )
         return bundle
+
+    def _label(self, text: str, **fields) -> str:
+        """``text`` (an English label or template) in the viewer's language, filled in."""
+        return label(text, self.language).format(**fields)
 
     def _set_sentence(self, sentence: str, query: int | None = None) -> None:
         weights, batch = sentence_attentions(self.model, self.tokenizer, sentence)
@@ -212,15 +233,24 @@ class HeadViewer:
         ax_map.set_xticks(range(n), self.tokens, rotation=90, fontsize=8)
         ax_map.set_yticks(range(n), self.tokens, fontsize=8)
         ax_map.add_patch(Rectangle((-0.5, q - 0.5), n, 1, fill=False, edgecolor="black", lw=1.5))
-        ax_map.set(xlabel="keys", ylabel="queries", title=f"layer {layer}, head {head}")
+        ax_map.set(
+            xlabel=self._label("keys"),
+            ylabel=self._label("queries"),
+            title=self._label("layer {layer}, head {head}", layer=layer, head=head),
+        )
         self.figure.colorbar(image, ax=ax_map, shrink=0.8)
         labels = [f"{j}: {token}" for j, token, _ in self.top_tokens]
         ax_top.barh(labels, [w for _, _, w in self.top_tokens], color="tab:red")
         ax_top.invert_yaxis()
         ax_top.set(
             xlim=(0, 1),
-            xlabel="attention weight",
-            title=f"top {len(labels)} keys for query {q}: {self.tokens[q]!r}",
+            xlabel=self._label("attention weight"),
+            title=self._label(
+                "top {k} keys for query {query}: {token!r}",
+                k=len(labels),
+                query=q,
+                token=self.tokens[q],
+            ),
         )
         self.figure.tight_layout()
         with self.output:
@@ -238,6 +268,7 @@ def head_viewer(
     query: int = 1,
     top_k: int = 5,
     figsize=(10, 4.2),
+    language: str = "en",
 ) -> HeadViewer:
     """Build an interactive viewer of one attention head on a sentence.
 
@@ -249,6 +280,8 @@ def head_viewer(
         query: position of the query token whose top keys are listed (1 = the first
             word after ``[CLS]``).
         top_k: how many keys to list. figsize: figure size in inches.
+        language: the language of the controls' and the figure's labels, a code of
+            :data:`d2lmha.text.LABELS` (``"en"``; the 中文 edition passes ``"zh"``).
 
     Returns:
         A :class:`HeadViewer`; ``display(viewer)`` shows its widget (with a readable
@@ -257,9 +290,10 @@ def head_viewer(
         one should keep matching that figure.
 
     Raises:
-        ValueError: empty sentence, ``layer``/``head`` out of range, ``top_k < 1``.
+        ValueError: empty sentence, ``layer``/``head`` out of range, ``top_k < 1``, unknown
+            ``language``.
         ModuleNotFoundError: ipywidgets is not installed.
 
     Source: see this module's docstring.
     """
-    return HeadViewer(model, tokenizer, sentence, layer, head, query, top_k, figsize)
+    return HeadViewer(model, tokenizer, sentence, layer, head, query, top_k, figsize, language)

@@ -96,3 +96,20 @@ def test_display_bundle_has_the_widget_and_a_readable_fallback(minilm):
     viewer.update(layer=0, head=2)
     assert "layer 0, head 2" in viewer._repr_mimebundle_()["text/plain"]
     plt.close(viewer.figure)
+
+
+def test_language_labels_every_control_and_the_figure(minilm):
+    model, tokenizer = minilm
+    viewer = head_viewer(model, tokenizer, SENTENCE, layer=2, head=9, query=2, language="zh")
+    assert [viewer.text.description, viewer.layer.description, viewer.query.description] == [
+        "句子",
+        "层",
+        "查询",
+    ]
+    ax_map, ax_top, _ = viewer.figure.axes  # matrix, the top keys, the colour bar
+    assert ax_map.get_title() == "第 2 层，头 9" and ax_map.get_xlabel() == "键"
+    assert ax_top.get_title().startswith("查询 2（'cat'）") and ax_top.get_xlabel() == "注意力权重"
+    assert viewer._repr_mimebundle_()["text/plain"].startswith("[交互式注意力头查看器：第 2 层")
+    plt.close(viewer.figure)
+    with pytest.raises(ValueError, match="language='fr' must be one of"):
+        head_viewer(model, tokenizer, SENTENCE, language="fr")

@@ -1,0 +1,180 @@
+"""Printed tables that line up in every language: padding by display width.
+
+A CJK character takes two columns of a terminal or a notebook's monospaced output, a Latin
+letter one; ``str.ljust`` and f-string alignment (``{name:<24}``) count characters, so a
+Chinese label pads too far and the columns after it drift. :func:`ljust` and :func:`rjust`
+count display columns instead (``wcwidth``, the same table IPython's terminal uses).
+
+The labels of tables, figures and the head viewer, by language: :data:`LABELS`, :func:`label`
+and :func:`relabel` (a translated view of a DataFrame whose column names the code reads).
+"""
+
+from __future__ import annotations
+
+import re
+
+from wcwidth import wcswidth
+
+from ._checks import check_positive_int
+
+__all__ = ["LABELS", "display_width", "label", "ljust", "relabel", "rjust"]
+
+
+def display_width(text: str) -> int:
+    """Columns ``text`` takes in a monospaced font (a CJK character 2, a Latin letter 1).
+
+    Raises:
+        TypeError: ``text`` is not a str.
+        ValueError: ``text`` holds a control character (no width; e.g. a newline).
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, got {type(text).__name__}")
+    width = wcswidth(text)
+    if width < 0:
+        raise ValueError(f"text={text!r} holds a control character, which has no display width")
+    return width
+
+
+def _pad(text: str, width: int) -> str:
+    check_positive_int("width", width, minimum=0)
+    return " " * max(0, width - display_width(text))
+
+
+def ljust(text: str, width: int) -> str:
+    """``text`` padded on the right with spaces to ``width`` display columns (never cut).
+
+    ``ljust("头 2", 6)`` is ``"头 2  "``: 4 columns of text, 2 of padding.
+
+    Raises:
+        TypeError: ``text`` is not a str or ``width`` not an int.
+        ValueError: ``width < 0``, or ``text`` holds a control character.
+    """
+    return text + _pad(text, width)
+
+
+def rjust(text: str, width: int) -> str:
+    """``text`` padded on the left with spaces to ``width`` display columns (never cut).
+
+    Raises:
+        TypeError: ``text`` is not a str or ``width`` not an int.
+        ValueError: ``width < 0``, or ``text`` holds a control character.
+    """
+    return _pad(text, width) + text
+
+
+# Labels the package and the chapters put on tables, figures and the head viewer, by language.
+# English is the key (and what "en" shows); a chapter passes its edition's language code, so
+# both editions run the same code and the 中文 one shows Chinese (a DataFrame's columns keep
+# their English names for the code that reads them: relabel() returns a translated view).
+LABELS: dict[str, dict[str, str]] = {
+    "en": {},
+    "zh": {
+        # chapter 01: softmax saturation, two scoring functions
+        "scaling": "缩放",
+        "none": "不缩放",
+        "/ sqrt(d)": "除以 √d",
+        "max weight": "最大权重",
+        "entropy": "熵",
+        "gradient size": "梯度大小",
+        "scoring": "评分函数",
+        "dot product": "点积",
+        "additive": "加性",
+        "parameters": "参数量",
+        "numbers per score": "每个分数用到的数",
+        "spread across queries": "各查询间的差异",
+        # chapters 04, 05, 07: training, head types, pruning, GQA
+        "heads": "头数",
+        "width": "维度",
+        "steps": "步数",
+        "seed": "随机种子",
+        "loss": "损失",
+        "accuracy": "准确率",
+        "mean": "均值",
+        "sd": "标准差",
+        "min": "最小值",
+        "max": "最大值",
+        "type": "类型",
+        "model": "模型",
+        "layer": "层",
+        "head": "头",
+        "previous token": "前一词元",
+        "next token": "后一词元",
+        "same token": "相同词元",
+        "[CLS] sink": "[CLS] 汇点",
+        "cosine": "余弦相似度",
+        "spearman": "秩相关",
+        "retrieval": "检索准确率",
+        "pruned": "移除的头数",
+        "heads removed": "移除的头数",
+        "K/V heads per layer": "每层 K/V 头数",
+        # the head viewer (d2lmha.viewer)
+        "sentence": "句子",
+        "query": "查询",
+        "keys": "键",
+        "queries": "查询",
+        "attention weight": "注意力权重",
+        "layer {layer}, head {head}": "第 {layer} 层，头 {head}",
+        "top {k} keys for query {query}: {token!r}": "查询 {query}（{token!r}）权重最大的 {k} 个键",
+        "[interactive head viewer: layer {layer}, head {head}, query {query} ({token!r}). "
+        "Run the cell with a kernel to use its controls; a static figure of this view follows.]": (
+            "[交互式注意力头查看器：第 {layer} 层，头 {head}，查询 {query}（{token!r}）。"
+            "用内核运行这个单元格才能使用它的控件；下面是这个视图的静态图。]"
+        ),
+    },
+}
+
+
+def check_language(language) -> str:
+    """Return ``language`` if :data:`LABELS` has it; raise otherwise.
+
+    Raises:
+        ValueError: ``language`` is not one of ``LABELS``' codes (``"en"``, ``"zh"``).
+    """
+    if language not in LABELS:
+        raise ValueError(f"language={language!r} must be one of {sorted(LABELS)}")
+    return language
+
+
+def label(text: str, language: str = "en") -> str:
+    """``text`` (an English label or a format template) in ``language``; itself if untranslated.
+
+    ``label("max weight", "zh")`` is ``"最大权重"``. A label made of known labels joined by
+    spaces, commas or colons (``"1 head: cosine"``) has each known part translated.
+
+    Raises:
+        ValueError: unknown ``language``.
+    """
+    table = LABELS[check_language(language)]
+    if not isinstance(text, str) or not table:
+        return text
+    if text in table:
+        return table[text]
+    parts = re.split(r"(: |, |：|，)", text)
+    return "".join(table.get(p, p) for p in parts)
+
+
+def relabel(frame, language: str = "en"):
+    """A view of a pandas DataFrame or Series with its labels in ``language``.
+
+    Column and index labels (every level, string ones only) and the axes' names are passed
+    through :func:`label`; the values and the original frame are untouched, so code that
+    reads ``frame["max weight"]`` keeps working while the reader sees ``最大权重``.
+
+    Raises:
+        TypeError: ``frame`` is not a DataFrame or Series.
+        ValueError: unknown ``language``.
+    """
+    import pandas as pd
+
+    if not isinstance(frame, (pd.DataFrame, pd.Series)):
+        raise TypeError(f"frame must be a pandas DataFrame or Series, got {type(frame).__name__}")
+    check_language(language)
+    if language == "en":
+        return frame
+    shown = frame.rename(lambda x: label(x, language))
+    axes = [shown.index] + ([shown.columns] if isinstance(shown, pd.DataFrame) else [])
+    for axis in axes:
+        axis.names = [label(n, language) if isinstance(n, str) else n for n in axis.names]
+    if isinstance(shown, pd.DataFrame):
+        shown = shown.rename(columns=lambda x: label(x, language))
+    return shown
