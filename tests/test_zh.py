@@ -41,9 +41,9 @@ def test_both_editions_have_the_same_notebooks(folder, lang):
 
 @pytest.mark.parametrize("lang", codes())
 def test_every_translation_file_has_its_english_notebook(lang):
-    files = [
-        f for folder in zh.SOURCES for f in (zh.ROOT / "translations" / lang / folder).rglob("*.yml")
-    ]  # translations/<lang>/glossary.yml is the edition's vocabulary (tests/test_zh_vocabulary.py)
+    # translations/<lang>/glossary.yml is the edition's vocabulary (tests/test_zh_vocabulary.py)
+    folders = [zh.ROOT / "translations" / lang / folder for folder in zh.SOURCES]
+    files = [f for folder in folders for f in folder.rglob("*.yml")]
     assert sorted(files) == sorted(zh.translation_file(p, lang=lang) for p in ENGLISH)
 
 
