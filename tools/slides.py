@@ -1,66 +1,400 @@
-"""Every chapter as reveal.js slides (``make slides``): ``python -m tools.slides OUT_DIR``.
+"""Every chapter as reveal.js slides for a lecture (``make slides``):
+``python -m tools.slides OUT_DIR [NOTEBOOK ...]``.
 
 nbconvert's ``--to slides`` exporter cuts each chapter at its cells' slide types (set by
-``python -m tools.notebooks slides``). The HTML it writes loads reveal.js, RequireJS and
-MathJax from a CDN when it is opened. So that the slides also work offline (a classroom
-without network), this copies those three from their npm packages (``npm pack``, the
-registry's own client; :mod:`tools.vendor`) into ``OUT_DIR/vendor/`` and points the slides
-there. Without npm the slides keep nbconvert's CDN links, and this says so.
+``python -m tools.notebooks slides``). Three things make those decks fit for a lecture:
+
+- **Offline.** reveal.js, RequireJS and MathJax are unpacked from their npm packages
+  (``npm pack``, the registry's own client) into ``OUT_DIR/vendor/`` and the decks point there.
+  nbconvert's template also loads jQuery, mermaid and, through the "simple" theme, Google
+  Fonts from CDNs: the course's template (``tools/slides_assets/slides.html.j2``) loads none of
+  them (reveal.js's "white" theme, whose font is in the npm package). Without npm the build
+  stops, rather than write decks that need the network.
+- **Every slide fits the 1280x720 canvas.** :class:`FitToCanvas`, a preprocessor, estimates
+  each block's height on the canvas (prose, code, outputs, figures at their pixel size) and
+  cuts a slide that is too tall: prose paragraphs that do not fit become the slide's speaker
+  notes (reveal.js's ``S`` key), anything else (lists, formulas, code, figures) starts a
+  continuation sub-slide under the same title. In the browser, ``fit.js`` then scales what is
+  still too big (a wide table, a tall figure, a slide the estimate got wrong), and CSS wraps
+  long code lines. It works on the notebooks as they are, so it holds for both editions and
+  for cells not written yet; ``e2e/test_slides.py`` measures every slide in Chromium.
+- **Widgets** need a kernel: their saved views are dropped and their text form is shown.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import copy
+import html
+import math
+import re
+import shutil
+import struct
+import subprocess
 import sys
+import tarfile
+import tempfile
+import unicodedata
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from d2lmha.editions import TRANSLATED
-from tools.vendor import npm, npm_package
+from nbconvert.preprocessors import Preprocessor
 
 ROOT = Path(__file__).resolve().parents[1]
+ASSETS = Path(__file__).resolve().parent / "slides_assets"
 # reveal.js 4.0.2 is the version nbconvert's reveal template is written for (its default URL).
 VENDOR = {"reveal.js": "4.0.2", "requirejs": "2.3.7", "mathjax": "2.7.9"}
+SETTINGS = {
+    "reveal_url_prefix": "vendor/reveal.js",
+    "reveal_theme": "white",  # its font is in the package; "simple" imports Google Fonts
+    "require_js_url": "vendor/requirejs/require.js",
+    "mathjax_url": "vendor/mathjax/MathJax.js?config=TeX-AMS_CHTML-full,Safe",
+}
+WIDTH, HEIGHT = 1280, 720  # the canvas, in CSS px
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+CONTINUED = {"en": "(continued)", "zh": "（续）"}
 
 
-def vendor(out: Path) -> dict[str, str] | None:
-    """Unpack the npm packages of :data:`VENDOR` into ``out/vendor`` (:mod:`tools.vendor`); the
-    exporter settings that point at them (relative URLs), or None where npm is not installed.
+def vendor(out: Path) -> dict[str, str]:
+    """Unpack the npm packages of :data:`VENDOR` into ``out/vendor`` (once per version); the
+    exporter settings that point at them (relative URLs, :data:`SETTINGS`).
 
     Raises:
-        subprocess.CalledProcessError: npm is there but ``npm pack`` failed.
+        FileNotFoundError: npm is not installed (the decks would need the network).
+        subprocess.CalledProcessError: ``npm pack`` failed (no registry, unknown version).
     """
-    if npm() is None:
-        return None
+    npm = shutil.which("npm")
+    if npm is None:
+        raise FileNotFoundError(
+            "npm not found: make slides copies reveal.js, RequireJS and MathJax from their npm "
+            "packages so that the slides open offline (install Node.js and npm)"
+        )
+    target = out / "vendor"
     for name, version in VENDOR.items():
-        npm_package(name, version, out / "vendor" / name)
-    return {
-        "reveal_url_prefix": "vendor/reveal.js",
-        "require_js_url": "vendor/requirejs/require.js",
-        "mathjax_url": "vendor/mathjax/MathJax.js?config=TeX-AMS_CHTML-full,Safe",
-    }
+        folder = target / name
+        stamp = folder / ".version"
+        if stamp.is_file() and stamp.read_text() == version:
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            subprocess.run(
+                [npm, "pack", "--silent", f"{name}@{version}"],
+                cwd=tmp,
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
+            (tgz,) = Path(tmp).glob("*.tgz")
+            with tarfile.open(tgz) as archive:
+                archive.extractall(tmp, filter="data")
+            shutil.move(Path(tmp) / "package", folder)
+        stamp.write_text(version)
+    return dict(SETTINGS)
+
+
+# ----------------------------------------------------------------------------------------
+# How tall things are on the canvas (CSS px), matching tools/slides_assets/slides.css.
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """Sizes on the canvas, in CSS px, as ``slides.css`` sets them: the usable height and
+    width, and per kind of text its line height and the width of one narrow character (a
+    CJK character counts two). Estimates: ``fit.js`` absorbs what they miss."""
+
+    height: float = HEIGHT - 30
+    width: float = WIDTH - 20
+    prose_line: float = 22 * 1.4
+    prose_char: float = 22 * 0.5
+    code_line: float = 17 * 1.3
+    code_char: float = 17 * 0.6
+    output_line: float = 16 * 1.3
+    output_char: float = 16 * 0.6
+    block_gap: float = 11
+    cell_gap: float = 14
+    headings: tuple = (0, 58, 52, 46, 40, 36, 36)  # by level, margins included
+    table_row: float = 16 * 2
+    display_math: float = 60
+    image_floor: float = 0.75  # a figure may be packed at this share of its height
+
+
+METRICS = Metrics()
+
+
+def text_width(text: str) -> int:
+    """Width of ``text`` in narrow characters: East Asian wide/full-width ones count two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def wrapped_lines(text: str, line_width: float, char: float) -> int:
+    """How many lines ``text`` takes when wrapped at ``line_width`` px (``char`` px a char)."""
+    per_line = max(1, int(line_width // char))
+    return sum(max(1, math.ceil(text_width(line) / per_line)) for line in text.split("\n"))
+
+
+def _visible(markdown: str) -> str:
+    """Roughly the text a markdown block shows: links without their URLs, no markup."""
+    text = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", markdown)
+    text = re.sub(r"<[^>]+>", "", text)
+    return re.sub(r"[*_`]", "", text)
+
+
+def png_size(data: str) -> tuple[int, int] | None:
+    """Pixel (width, height) of a base64 PNG, read from its IHDR chunk; None if not a PNG."""
+    head = base64.b64decode(data[:64])
+    if head[:8] != b"\x89PNG\r\n\x1a\n":
+        return None
+    return struct.unpack(">II", head[16:24])
+
+
+@dataclass
+class Block:
+    """A piece of a slide: its source (markdown) or cell, its estimated height on the canvas
+    (``fixed`` px that cannot shrink plus ``figure`` px of figures that may), and whether it is
+    prose that may move into the speaker notes."""
+
+    height: float
+    figure: float = 0.0
+    prose: bool = False
+    source: str = ""
+    cell: object = None
+
+    def packed(self, m: Metrics = METRICS) -> float:
+        """Height it needs at least: figures count at ``m.image_floor`` of theirs."""
+        return self.height + self.figure * m.image_floor
+
+
+def markdown_blocks(source: str, m: Metrics = METRICS) -> list[Block]:
+    """Split a markdown cell at its top-level blocks (markdown-it-py's token map): a heading,
+    a paragraph, a list, a table, a display formula, a fenced code block, each with its
+    estimated height; paragraphs of plain prose are marked ``prose``."""
+    from markdown_it import MarkdownIt
+
+    lines = source.split("\n")
+    tokens = MarkdownIt("commonmark").enable("table").parse(source)
+    blocks = []
+    for token in tokens:
+        if token.level != 0 or token.map is None or token.nesting == -1:
+            continue
+        start, end = token.map
+        text = "\n".join(lines[start:end]).strip("\n")
+        kind = token.type
+        if kind == "heading_open":
+            height = m.headings[int(token.tag[1])]
+        elif kind == "table_open":
+            rows = sum(1 for line in text.split("\n") if line.strip().startswith("|"))
+            height = (rows - 1) * m.table_row + m.block_gap
+        elif kind in ("fence", "code_block"):
+            height = (text.count("\n") + 1) * m.code_line + m.block_gap
+        elif kind == "paragraph_open" and text.lstrip().startswith("$$"):
+            height = m.display_math * (1 + text.count("\\\\")) + m.block_gap
+        elif kind in ("bullet_list_open", "ordered_list_open"):
+            items = re.split(r"\n(?=\s*(?:[-*+]|\d+[.)])\s)", text)
+            height = sum(
+                wrapped_lines(_visible(item), m.width - 40, m.prose_char) * m.prose_line
+                for item in items
+            )
+            height += m.block_gap
+        else:  # a paragraph, a quote, an HTML block
+            height = wrapped_lines(_visible(text), m.width, m.prose_char) * m.prose_line
+            height += m.block_gap
+        prose = kind == "paragraph_open" and not text.lstrip().startswith(("$$", "<"))
+        blocks.append(Block(height, prose=prose, source=text))
+    return blocks
+
+
+def output_height(output, m: Metrics = METRICS) -> tuple[float, float]:
+    """Estimated ``(fixed, figure)`` height of one code-cell output on the canvas."""
+    data = output.get("data", {})
+    if "image/png" in data:
+        size = png_size(data["image/png"])
+        if size is None:
+            return 0.0, m.height / 2
+        width, height = size
+        meta = output.get("metadata", {}).get("image/png", {})
+        width, height = meta.get("width", width), meta.get("height", height)
+        return m.block_gap, height * min(1.0, m.width / width)
+    if "text/html" in data:
+        rows = data["text/html"].count("<tr")
+        if rows:
+            return rows * m.table_row + m.block_gap, 0.0
+        return wrapped_lines(_visible(data["text/html"]), m.width, m.prose_char) * m.prose_line, 0.0
+    if "text/latex" in data and "text/plain" not in data:
+        return m.display_math, 0.0
+    text = output.get("text") or data.get("text/plain", "") or output.get("evalue", "")
+    if isinstance(text, list):
+        text = "".join(text)
+    text = text.rstrip("\n")
+    if output.get("output_type") == "error":
+        text = "\n".join(output.get("traceback", [])) or text
+    return wrapped_lines(text, m.width, m.output_char) * m.output_line + m.block_gap, 0.0
+
+
+def code_block(cell, m: Metrics = METRICS) -> Block:
+    """A code cell (input and outputs: a slide never splits it) as one :class:`Block`."""
+    height = wrapped_lines(cell.source, m.width - 16, m.code_char) * m.code_line + 16
+    figure = 0.0
+    for output in cell.get("outputs", []):
+        fixed, fig = output_height(output, m)
+        height, figure = height + fixed, figure + fig
+    return Block(height + m.cell_gap, figure=figure, cell=cell)
+
+
+# ----------------------------------------------------------------------------------------
+# Packing a chapter's slides into pages of the canvas.
+
+
+@dataclass
+class Page:
+    """One slide as built: its cells in order, the prose moved to its speaker notes, and the
+    height used so far."""
+
+    kind: str  # the first cell's slide type: "slide" or "subslide"
+    items: list = field(default_factory=list)  # Block objects in order
+    notes: list = field(default_factory=list)  # markdown sources
+    used: float = 0.0
+
+
+def heading_text(source: str) -> str | None:
+    """The text of the first markdown heading in ``source`` (no ``#``), or None."""
+    match = re.search(r"^(#{1,6})\s+(.+?)\s*#*$", source, re.M)
+    return match.group(2) if match else None
+
+
+def pack(groups, language: str, m: Metrics = METRICS) -> list:
+    """Cells of the slides after packing ``groups`` (each: a markdown cell that starts a slide
+    or sub-slide and the code cells under it) into pages no taller than ``m.height``.
+
+    Within a page, blocks are kept in order while they fit. A prose paragraph that does not
+    fit goes to the page's speaker notes, and so does the rest of that cell's prose (so that
+    what stays on the slide reads in order); any other block that does not fit starts a new
+    sub-slide, titled with the slide's heading and "(continued)" in ``language``.
+    """
+    cells, title = [], None
+    for lead, code in groups:
+        blocks = markdown_blocks(lead.source, m) if lead is not None else []
+        title = (lead is not None and heading_text(lead.source)) or title
+        kind = lead.metadata.get("slideshow", {}).get("slide_type", "slide") if lead else "slide"
+        pages = [Page(kind)]
+        spilling = False  # a paragraph of this page went to the notes
+        for block in blocks + [code_block(cell, m) for cell in code]:
+            page = pages[-1]
+            fits = not page.items or page.used + block.packed(m) <= m.height
+            if block.prose and (spilling or not fits):
+                page.notes.append(block.source)
+                spilling = True
+                continue
+            if not fits:
+                pages.append(Page("subslide", used=m.headings[4] if title else 0.0))
+                page, spilling = pages[-1], False
+            page.items.append(block)
+            page.used += block.packed(m)
+        for number, page in enumerate(pages):
+            cells += page_cells(page, lead, number, title, language)
+    return cells
+
+
+def page_cells(page: Page, lead, number: int, title: str | None, language: str) -> list:
+    """The notebook cells of one packed page: markdown blocks joined back into cells, code
+    cells as they were, a continuation title on pages after the first, then a ``notes`` cell."""
+    import nbformat
+
+    def markdown(source, slide_type):
+        cell = nbformat.v4.new_markdown_cell(source)
+        cell.metadata["slideshow"] = {"slide_type": slide_type}
+        return cell
+
+    cells, text = [], []
+    slide_type = page.kind if number == 0 else "subslide"
+    if number > 0 and title:
+        escaped = html.escape(_visible(title))
+        text.append(f'<h4 class="d2lmha-continued">{escaped} {CONTINUED[language]}</h4>')
+    for block in page.items:
+        if block.cell is None:
+            text.append(block.source)
+            continue
+        if text:
+            cells.append(markdown("\n\n".join(text), slide_type if not cells else "-"))
+            text = []
+        cell = copy.deepcopy(block.cell)
+        cell.metadata["slideshow"] = {"slide_type": slide_type if not cells else "-"}
+        cells.append(cell)
+    if text:
+        cells.append(markdown("\n\n".join(text), slide_type if not cells else "-"))
+    if page.notes:
+        cells.append(markdown("\n\n".join(page.notes), "notes"))
+    return cells
+
+
+class FitToCanvas(Preprocessor):
+    """nbconvert preprocessor: a chapter's cells repacked so that every slide fits the canvas
+    (:func:`pack`), skipped cells dropped, widget views replaced by their text form. Run it
+    before the exporter's own (reveal) preprocessor, which reads the slide types it sets.
+
+    ``resources["language"]`` ("en" or "zh") picks the continuation titles' language.
+    """
+
+    def preprocess(self, nb, resources):
+        nb = copy.deepcopy(nb)
+        nb.metadata.pop("widgets", None)
+        groups, lead, code = [], None, []
+        for cell in nb.cells:
+            slide_type = cell.metadata.get("slideshow", {}).get("slide_type", "-")
+            if slide_type in ("skip", "notes"):
+                continue
+            for output in cell.get("outputs", []):
+                if WIDGET_VIEW in output.get("data", {}):
+                    del output["data"][WIDGET_VIEW]
+            if cell.cell_type == "markdown" or slide_type in ("slide", "subslide"):
+                if lead is not None or code:
+                    groups.append((lead, code))
+                lead, code = (cell, []) if cell.cell_type == "markdown" else (None, [cell])
+            else:
+                code.append(cell)
+        if lead is not None or code:
+            groups.append((lead, code))
+        nb.cells = pack(groups, resources.get("language", "en"))
+        return nb, resources
 
 
 def export(notebook: Path, out: Path, settings: dict[str, str] | None = None) -> Path:
-    """Write ``out/NAME.slides.html`` for one notebook (nbconvert's SlidesExporter);
-    ``NAME.zh.slides.html`` for a chapter of the 中文 edition (``notebooks/zh/``)."""
+    """Write ``out/NAME.slides.html`` for one notebook (nbconvert's SlidesExporter, the
+    course's template, :class:`FitToCanvas`); ``NAME.zh.slides.html`` for a chapter of the
+    中文 edition (``notebooks/zh/``). ``settings``: exporter settings (:func:`vendor`'s)."""
     import nbformat
     from nbconvert import SlidesExporter
 
-    # No "In [n]:" prompts on a slide.
-    # reveal_scroll: a slide taller than the screen (prose, code and a figure) scrolls.
     exporter = SlidesExporter(
-        exclude_input_prompt=True,
+        template_file="slides.html.j2",
+        extra_template_paths=[str(ASSETS)],
+        exclude_input_prompt=True,  # no "In [n]:" on a slide
         exclude_output_prompt=True,
-        reveal_scroll=True,
-        **(settings or {}),
+        **{**SETTINGS, **(settings or {})},
     )
-    body, _ = exporter.from_notebook_node(
-        nbformat.read(notebook, as_version=4), resources={"metadata": {"name": notebook.stem}}
-    )
-    edition = f".{notebook.parent.name}" if notebook.parent.name in TRANSLATED else ""
+    language = "zh" if notebook.parent.name == "zh" else "en"
+    resources = {
+        "metadata": {"name": notebook.stem},
+        "language": language,
+        "d2lmha_slides": {
+            "css": (ASSETS / "slides.css").read_text(encoding="utf-8"),
+            "fit_js": (ASSETS / "fit.js").read_text(encoding="utf-8"),
+            "width": WIDTH,
+            "height": HEIGHT,
+        },
+    }
+    nb, resources = FitToCanvas().preprocess(nbformat.read(notebook, as_version=4), resources)
+    body, _ = exporter.from_notebook_node(nb, resources=resources)
+    edition = ".zh" if language == "zh" else ""
     path = out / f"{notebook.stem}{edition}.slides.html"
     path.write_text(body, encoding="utf-8")
     return path
+
+
+def chapters() -> list[Path]:
+    """Every chapter notebook, English then 中文."""
+    return sorted((ROOT / "notebooks").glob("*.ipynb")) + sorted(
+        (ROOT / "notebooks" / "zh").glob("*.ipynb")
+    )
 
 
 def main(argv=None) -> int:
@@ -70,16 +404,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     settings = vendor(args.out)
-    if settings is None:
-        print(
-            "npm not found: the slides load reveal.js, RequireJS and MathJax from nbconvert's "
-            "CDN links when opened (install npm for offline slides)"
-        )
-    chapters = sorted((ROOT / "notebooks").glob("*.ipynb"))
-    chapters += [
-        p for code in TRANSLATED for p in sorted((ROOT / "notebooks" / code).glob("*.ipynb"))
-    ]
-    for notebook in args.notebooks or chapters:
+    for notebook in args.notebooks or chapters():
         print(export(notebook, args.out, settings))
     return 0
 
