@@ -149,25 +149,56 @@ def png_size(data: str) -> tuple[int, int] | None:
 
 @dataclass
 class Block:
-    """A piece of a slide: its source (markdown) or cell, its estimated height on the canvas
-    (``fixed`` px that cannot shrink plus ``figure`` px of figures that may), and whether it is
-    prose that may move into the speaker notes."""
+    """A piece of a slide that is never cut: a markdown block (``source``), or part of a code
+    cell (``cell``): some of its statements (``source``) or one of its ``outputs``. Its
+    estimated height on the canvas is ``height`` px that cannot shrink plus ``figure`` px of
+    figures that may; ``prose``: a paragraph that may move into the speaker notes."""
 
     height: float
     figure: float = 0.0
     prose: bool = False
     source: str = ""
     cell: object = None
+    outputs: list = field(default_factory=list)
 
     def packed(self, m: Metrics = METRICS) -> float:
         """Height it needs at least: figures count at ``m.image_floor`` of theirs."""
         return self.height + self.figure * m.image_floor
 
 
+def table_blocks(text: str, m: Metrics = METRICS) -> list[Block]:
+    """A markdown table as blocks of rows that each fit a continuation slide, its header
+    repeated on each; a row's height from its widest cell's wrapped lines."""
+    header, rule, *rows = text.split("\n")
+    columns = max(1, header.count("|") - 1)
+
+    def row_height(row: str) -> float:
+        cells = row.strip().strip("|").split("|")
+        lines = max(wrapped_lines(_visible(c), m.width / columns, 16 * 0.5) for c in cells)
+        return m.table_row + (lines - 1) * 16 * 1.3
+
+    room = m.height - m.headings[4] - row_height(header) - m.block_gap
+    blocks, chunk, used = [], [], 0.0
+    for row in rows:
+        if chunk and used + row_height(row) > room:
+            blocks.append(chunk)
+            chunk, used = [], 0.0
+        chunk.append(row)
+        used += row_height(row)
+    blocks.append(chunk)
+    return [
+        Block(
+            sum(map(row_height, [header, *chunk])) + m.block_gap,
+            source="\n".join([header, rule, *chunk]),
+        )
+        for chunk in blocks
+    ]
+
+
 def markdown_blocks(source: str, m: Metrics = METRICS) -> list[Block]:
     """Split a markdown cell at its top-level blocks (markdown-it-py's token map): a heading,
-    a paragraph, a list, a table, a display formula, a fenced code block, each with its
-    estimated height; paragraphs of plain prose are marked ``prose``."""
+    a paragraph, a list, a table (cut into slide-sized runs of rows), a display formula, a
+    fenced code block, each with its estimated height; plain prose paragraphs are ``prose``."""
     from markdown_it import MarkdownIt
 
     lines = source.split("\n")
@@ -179,11 +210,11 @@ def markdown_blocks(source: str, m: Metrics = METRICS) -> list[Block]:
         start, end = token.map
         text = "\n".join(lines[start:end]).strip("\n")
         kind = token.type
+        if kind == "table_open":
+            blocks += table_blocks(text, m)
+            continue
         if kind == "heading_open":
             height = m.headings[int(token.tag[1])]
-        elif kind == "table_open":
-            rows = sum(1 for line in text.split("\n") if line.strip().startswith("|"))
-            height = (rows - 1) * m.table_row + m.block_gap
         elif kind in ("fence", "code_block"):
             height = (text.count("\n") + 1) * m.code_line + m.block_gap
         elif kind == "paragraph_open" and text.lstrip().startswith("$$"):
@@ -222,22 +253,49 @@ def output_height(output, m: Metrics = METRICS) -> tuple[float, float]:
     if "text/latex" in data and "text/plain" not in data:
         return m.display_math, 0.0
     text = output.get("text") or data.get("text/plain", "") or output.get("evalue", "")
-    if isinstance(text, list):
-        text = "".join(text)
-    text = text.rstrip("\n")
     if output.get("output_type") == "error":
         text = "\n".join(output.get("traceback", [])) or text
+    text = text.rstrip("\n")
     return wrapped_lines(text, m.width, m.output_char) * m.output_line + m.block_gap, 0.0
 
 
-def code_block(cell, m: Metrics = METRICS) -> Block:
-    """A code cell (input and outputs: a slide never splits it) as one :class:`Block`."""
-    height = wrapped_lines(cell.source, m.width - 16, m.code_char) * m.code_line + 16
-    figure = 0.0
+def statements(source: str) -> list[str]:
+    """Code cut where a new top-level statement may start: an unindented line (not a closing
+    bracket, ``else``/``elif``/``except``/``finally``) after a line that does not leave a
+    bracket or a decorator open. Joining the pieces with newlines gives ``source`` back."""
+    pieces: list[list[str]] = []
+    previous = ""
+    for line in source.split("\n"):
+        top = bool(line) and line[0] not in " \t)]}" and not CONTINUES.match(line)
+        if (
+            not pieces
+            or top
+            and not previous.rstrip().endswith(OPEN)
+            and previous[:1] not in ("@", "#")
+        ):
+            pieces.append([])
+        pieces[-1].append(line)
+        previous = line
+    return ["\n".join(piece) for piece in pieces]
+
+
+OPEN = ("(", "[", "{", ",", "\\")
+CONTINUES = re.compile(r"(else|elif|except|finally)\b")
+
+
+def code_blocks(cell, m: Metrics = METRICS) -> list[Block]:
+    """A code cell as blocks: runs of its statements and each of its outputs, so that a long
+    cell continues on the next slide; :func:`page_cells` joins what stays on one slide."""
+    blocks = []
+    for piece in statements(cell.source):
+        height = wrapped_lines(piece, m.width - 16, m.code_char) * m.code_line
+        blocks.append(Block(height, source=piece, cell=cell))
+    if blocks:
+        blocks[0].height += 16 + m.cell_gap  # the code area's padding
     for output in cell.get("outputs", []):
-        fixed, fig = output_height(output, m)
-        height, figure = height + fixed, figure + fig
-    return Block(height + m.cell_gap, figure=figure, cell=cell)
+        fixed, figure = output_height(output, m)
+        blocks.append(Block(fixed, figure=figure, cell=cell, outputs=[output]))
+    return blocks
 
 
 # ----------------------------------------------------------------------------------------
@@ -246,11 +304,11 @@ def code_block(cell, m: Metrics = METRICS) -> Block:
 
 @dataclass
 class Page:
-    """One slide as built: its cells in order, the prose moved to its speaker notes, and the
-    height used so far."""
+    """One slide as built: its blocks in order, the prose moved to its speaker notes, and
+    the height used so far."""
 
     kind: str  # the first cell's slide type: "slide" or "subslide"
-    items: list = field(default_factory=list)  # Block objects in order
+    items: list = field(default_factory=list)
     notes: list = field(default_factory=list)  # markdown sources
     used: float = 0.0
 
@@ -266,7 +324,7 @@ def pack(groups, language: str, m: Metrics = METRICS) -> list:
     or sub-slide and the code cells under it) into pages no taller than ``m.height``.
 
     Within a page, blocks are kept in order while they fit. A prose paragraph that does not
-    fit goes to the page's speaker notes, and so does the rest of that cell's prose (so that
+    fit goes to the page's speaker notes, and so does the rest of the page's prose (so that
     what stays on the slide reads in order); any other block that does not fit starts a new
     sub-slide, titled with the slide's heading and "(continued)" in ``language``.
     """
@@ -277,7 +335,7 @@ def pack(groups, language: str, m: Metrics = METRICS) -> list:
         kind = lead.metadata.get("slideshow", {}).get("slide_type", "slide") if lead else "slide"
         pages = [Page(kind)]
         spilling = False  # a paragraph of this page went to the notes
-        for block in blocks + [code_block(cell, m) for cell in code]:
+        for block in blocks + [b for cell in code for b in code_blocks(cell, m)]:
             page = pages[-1]
             fits = not page.items or page.used + block.packed(m) <= m.height
             if block.prose and (spilling or not fits):
@@ -290,39 +348,48 @@ def pack(groups, language: str, m: Metrics = METRICS) -> list:
             page.items.append(block)
             page.used += block.packed(m)
         for number, page in enumerate(pages):
-            cells += page_cells(page, lead, number, title, language)
+            cells += page_cells(page, number, title, language)
     return cells
 
 
-def page_cells(page: Page, lead, number: int, title: str | None, language: str) -> list:
-    """The notebook cells of one packed page: markdown blocks joined back into cells, code
-    cells as they were, a continuation title on pages after the first, then a ``notes`` cell."""
+def page_cells(page: Page, number: int, title: str | None, language: str) -> list:
+    """The notebook cells of one packed page: its markdown blocks joined into cells, the
+    consecutive parts of one code cell joined into one cell (its statements, its outputs; no
+    input shown where only outputs are on this page), a continuation title on pages after the
+    first, and a ``notes`` cell for the prose moved to the speaker notes."""
     import nbformat
 
-    def markdown(source, slide_type):
-        cell = nbformat.v4.new_markdown_cell(source)
-        cell.metadata["slideshow"] = {"slide_type": slide_type}
-        return cell
-
-    cells, text = [], []
     slide_type = page.kind if number == 0 else "subslide"
+    runs: list[list[Block]] = []  # consecutive blocks from the same cell (or markdown)
+    for block in page.items:
+        if runs and runs[-1][0].cell is block.cell:
+            runs[-1].append(block)
+        else:
+            runs.append([block])
     if number > 0 and title:
         escaped = html.escape(_visible(title))
-        text.append(f'<h4 class="d2lmha-continued">{escaped} {CONTINUED[language]}</h4>')
-    for block in page.items:
-        if block.cell is None:
-            text.append(block.source)
-            continue
-        if text:
-            cells.append(markdown("\n\n".join(text), slide_type if not cells else "-"))
-            text = []
-        cell = copy.deepcopy(block.cell)
-        cell.metadata["slideshow"] = {"slide_type": slide_type if not cells else "-"}
+        heading = f'<h4 class="d2lmha-continued">{escaped} {CONTINUED[language]}</h4>'
+        if runs and runs[0][0].cell is None:
+            runs[0].insert(0, Block(0, source=heading))
+        else:
+            runs.insert(0, [Block(0, source=heading)])
+    cells = []
+    for run in runs:
+        origin = run[0].cell
+        if origin is None:
+            cell = nbformat.v4.new_markdown_cell("\n\n".join(b.source for b in run))
+        else:
+            cell = copy.deepcopy(origin)
+            cell.source = "\n".join(b.source for b in run if not b.outputs)
+            cell.outputs = [o for b in run for o in b.outputs]
+            if not cell.source:
+                cell.metadata.setdefault("transient", {})["remove_source"] = True
+        cell.metadata["slideshow"] = {"slide_type": "-" if cells else slide_type}
         cells.append(cell)
-    if text:
-        cells.append(markdown("\n\n".join(text), slide_type if not cells else "-"))
     if page.notes:
-        cells.append(markdown("\n\n".join(page.notes), "notes"))
+        notes = nbformat.v4.new_markdown_cell("\n\n".join(page.notes))
+        notes.metadata["slideshow"] = {"slide_type": "notes"}
+        cells.append(notes)
     return cells
 
 
@@ -354,6 +421,8 @@ class FitToCanvas(Preprocessor):
         if lead is not None or code:
             groups.append((lead, code))
         nb.cells = pack(groups, resources.get("language", "en"))
+        for number, cell in enumerate(nb.cells):  # unique, and the same on every build
+            cell["id"] = f"slide-cell-{number}"
         return nb, resources
 
 
