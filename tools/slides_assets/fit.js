@@ -2,7 +2,9 @@
    the fonts, the figures and MathJax are ready. The build already splits long slides and
    moves prose that does not fit into speaker notes; this scales what is still too big:
    1. anything wider than the slide (a table, a display formula) is scaled to its width;
-   2. figures shrink (to half their height at most) until the slide fits;
+   2. figures grow into the room a slide leaves (to 1.5 times their size at most: saved for
+      a notebook, they are small on a projected slide), or shrink (to half their height at
+      most) until the slide fits;
    3. a slide still taller than the canvas is scaled as a whole.
    window.d2lmhaSlides reports each slide's scale (1: as built) once done. */
 function d2lmhaFit(Reveal) {
@@ -50,15 +52,17 @@ function d2lmhaFit(Reveal) {
           el.setAttribute("data-d2lmha-zoom", el.style.zoom);
         }
       });
-    // 2. too tall: shrink the figures, down to half their height
-    var excess = tall(inner) - H;
+    // 2. figures grow into the room left, or shrink until the slide fits
+    var room = H - tall(inner);
     var images = Array.prototype.filter.call(inner.querySelectorAll("img"),
       function (img) { return img.offsetHeight > 0; });
     var total = images.reduce(function (sum, img) { return sum + tall(img); }, 0);
-    if (excess > 0 && total > 0) {
-      var f = Math.max(0.5, 1 - excess / total);
+    if (total > 0 && (room < 0 || room > 20)) {
+      var f = Math.min(1.5, Math.max(0.5, 1 + (room - 4) / total));
       images.forEach(function (img) {
-        img.style.height = (tall(img) * f).toFixed(1) + "px";
+        var wide = img.getBoundingClientRect().width / Reveal.getScale();
+        var g = Math.min(f, (img.parentElement.clientWidth || width) / Math.max(1, wide));
+        img.style.height = (tall(img) * Math.max(0.5, g)).toFixed(1) + "px";
         img.style.width = "auto";
       });
     }
