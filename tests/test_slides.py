@@ -110,3 +110,13 @@ def test_widths_count_wide_characters_twice():
     assert slides.wrapped_lines("注意" * 27, 110, 1) == 1  # 108 narrow characters
     assert slides.wrapped_lines("注意" * 28, 110, 1) == 2
     assert slides.wrapped_lines("a\nb", 110, 1) == 2
+
+
+def test_no_npm_no_decks(tmp_path, monkeypatch, capsys):
+    """Without npm the build stops and says why, rather than write decks that need a CDN."""
+    monkeypatch.setattr(slides.shutil, "which", lambda name: None)
+    with pytest.raises(FileNotFoundError, match="npm"):
+        slides.vendor(tmp_path)
+    assert slides.main([str(tmp_path), str(CHAPTERS[0])]) == 1
+    assert "npm not found" in capsys.readouterr().err
+    assert not list(tmp_path.glob("*.html"))

@@ -472,7 +472,11 @@ def main(argv=None) -> int:
     parser.add_argument("notebooks", type=Path, nargs="*")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    settings = vendor(args.out)
+    try:
+        settings = vendor(args.out)
+    except FileNotFoundError as error:
+        print(error, file=sys.stderr)
+        return 1
     for notebook in args.notebooks or chapters():
         print(export(notebook, args.out, settings))
     return 0
