@@ -13,6 +13,7 @@ function d2lmhaFit(Reveal) {
   var W = config.width, H = config.height;
   var slides = Reveal.getSlides();
   var scales = [];
+  var heights = [];  // each slide's content height as built, before figures and scale
 
   function show(section) {
     var shown = [section];
@@ -53,6 +54,7 @@ function d2lmhaFit(Reveal) {
         }
       });
     // 2. figures grow into the room left, or shrink until the slide fits
+    heights.push(Math.round(tall(inner)));
     var room = H - tall(inner);
     var images = Array.prototype.filter.call(inner.querySelectorAll("img"),
       function (img) { return img.offsetHeight > 0; });
@@ -77,7 +79,7 @@ function d2lmhaFit(Reveal) {
 
   function done() {
     Reveal.layout();
-    window.d2lmhaSlides = {fitted: true, width: W, height: H, scales: scales};
+    window.d2lmhaSlides = {fitted: true, width: W, height: H, scales: scales, heights: heights};
     document.documentElement.setAttribute("data-d2lmha-fitted", "true");
   }
 
