@@ -20,9 +20,12 @@ from urllib.parse import urlsplit
 import pytest
 from browser_steps import ROOT, SHOTS, run_make
 
+from d2lmha.editions import TRANSLATED
+
 SLIDES = ROOT / "build" / "slides"
 CHAPTERS = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
-DECKS = [f"{c}.slides.html" for c in CHAPTERS] + [f"{c}.zh.slides.html" for c in CHAPTERS]
+DECKS = [f"{c}.slides.html" for c in CHAPTERS]
+DECKS += [f"{c}.{code}.slides.html" for code in TRANSLATED for c in CHAPTERS]
 WALKED = ["03_self_attention_positions.slides.html", "04_visualizing_heads.zh.slides.html"]
 # fit.js may scale a whole slide to fit; below this its text would be too small to read.
 MIN_SCALE = 0.6

@@ -41,6 +41,8 @@ from pathlib import Path
 
 from nbconvert.preprocessors import Preprocessor
 
+from d2lmha.editions import TRANSLATED
+
 ROOT = Path(__file__).resolve().parents[1]
 ASSETS = Path(__file__).resolve().parent / "slides_assets"
 # reveal.js 4.0.2 is the version nbconvert's reveal template is written for (its default URL).
@@ -53,6 +55,7 @@ SETTINGS = {
 }
 WIDTH, HEIGHT = 1280, 720  # the canvas, in CSS px
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+# A continuation slide's title, after the slide's heading, per edition (English for another).
 CONTINUED = {"en": "(continued)", "zh": "（续）"}
 
 
@@ -368,7 +371,8 @@ def page_cells(page: Page, number: int, title: str | None, language: str) -> lis
             runs.append([block])
     if number > 0 and title:
         escaped = html.escape(_visible(title))
-        heading = f'<h4 class="d2lmha-continued">{escaped} {CONTINUED[language]}</h4>'
+        continued = CONTINUED.get(language, CONTINUED["en"])
+        heading = f'<h4 class="d2lmha-continued">{escaped} {continued}</h4>'
         if runs and runs[0][0].cell is None:
             runs[0].insert(0, Block(0, source=heading))
         else:
@@ -398,7 +402,8 @@ class FitToCanvas(Preprocessor):
     (:func:`pack`), skipped cells dropped, widget views replaced by their text form. Run it
     before the exporter's own (reveal) preprocessor, which reads the slide types it sets.
 
-    ``resources["language"]`` ("en" or "zh") picks the continuation titles' language.
+    ``resources["language"]`` (an edition's code: "en", "zh") picks the continuation titles'
+    language (:data:`CONTINUED`).
     """
 
     def preprocess(self, nb, resources):
@@ -428,8 +433,9 @@ class FitToCanvas(Preprocessor):
 
 def export(notebook: Path, out: Path, settings: dict[str, str] | None = None) -> Path:
     """Write ``out/NAME.slides.html`` for one notebook (nbconvert's SlidesExporter, the
-    course's template, :class:`FitToCanvas`); ``NAME.zh.slides.html`` for a chapter of the
-    中文 edition (``notebooks/zh/``). ``settings``: exporter settings (:func:`vendor`'s)."""
+    course's template, :class:`FitToCanvas`); ``NAME.CODE.slides.html`` for a chapter of a
+    translated edition (``notebooks/CODE/``, e.g. ``NAME.zh.slides.html``). ``settings``:
+    exporter settings (:func:`vendor`'s)."""
     import nbformat
     from nbconvert import SlidesExporter
 
@@ -440,7 +446,7 @@ def export(notebook: Path, out: Path, settings: dict[str, str] | None = None) ->
         exclude_output_prompt=True,
         **{**SETTINGS, **(settings or {})},
     )
-    language = "zh" if notebook.parent.name == "zh" else "en"
+    language = notebook.parent.name if notebook.parent.name in TRANSLATED else "en"
     resources = {
         "metadata": {"name": notebook.stem},
         "language": language,
@@ -453,17 +459,18 @@ def export(notebook: Path, out: Path, settings: dict[str, str] | None = None) ->
     }
     nb, resources = FitToCanvas().preprocess(nbformat.read(notebook, as_version=4), resources)
     body, _ = exporter.from_notebook_node(nb, resources=resources)
-    edition = ".zh" if language == "zh" else ""
+    edition = "" if language == "en" else f".{language}"
     path = out / f"{notebook.stem}{edition}.slides.html"
     path.write_text(body, encoding="utf-8")
     return path
 
 
 def chapters() -> list[Path]:
-    """Every chapter notebook, English then 中文."""
-    return sorted((ROOT / "notebooks").glob("*.ipynb")) + sorted(
-        (ROOT / "notebooks" / "zh").glob("*.ipynb")
-    )
+    """Every chapter notebook: English, then each translated edition's (``notebooks/zh/``…)."""
+    chapters = sorted((ROOT / "notebooks").glob("*.ipynb"))
+    return chapters + [
+        p for code in TRANSLATED for p in sorted((ROOT / "notebooks" / code).glob("*.ipynb"))
+    ]
 
 
 def main(argv=None) -> int:
