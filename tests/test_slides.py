@@ -114,7 +114,7 @@ def test_widths_count_wide_characters_twice():
 
 def test_no_npm_no_decks(tmp_path, monkeypatch, capsys):
     """Without npm the build stops and says why, rather than write decks that need a CDN."""
-    monkeypatch.setattr(slides.shutil, "which", lambda name: None)
+    monkeypatch.setattr(slides, "npm", lambda: None)
     with pytest.raises(FileNotFoundError, match="npm"):
         slides.vendor(tmp_path)
     assert slides.main([str(tmp_path), str(CHAPTERS[0])]) == 1

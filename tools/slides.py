@@ -5,7 +5,8 @@ nbconvert's ``--to slides`` exporter cuts each chapter at its cells' slide types
 ``python -m tools.notebooks slides``). Three things make those decks fit for a lecture:
 
 - **Offline.** reveal.js, RequireJS and MathJax are unpacked from their npm packages
-  (``npm pack``, the registry's own client) into ``OUT_DIR/vendor/`` and the decks point there.
+  (``npm pack``, the registry's own client; :mod:`tools.vendor`) into ``OUT_DIR/vendor/``
+  and the decks point there.
   nbconvert's template also loads jQuery, mermaid and, through the "simple" theme, Google
   Fonts from CDNs: the course's template (``tools/slides_assets/slides.html.j2``) loads none of
   them (reveal.js's "white" theme, whose font is in the npm package). Without npm the build
@@ -29,12 +30,8 @@ import copy
 import html
 import math
 import re
-import shutil
 import struct
-import subprocess
 import sys
-import tarfile
-import tempfile
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +39,7 @@ from pathlib import Path
 from nbconvert.preprocessors import Preprocessor
 
 from d2lmha.editions import TRANSLATED
+from tools.vendor import npm, npm_package
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSETS = Path(__file__).resolve().parent / "slides_assets"
@@ -60,38 +58,21 @@ CONTINUED = {"en": "(continued)", "zh": "（续）"}
 
 
 def vendor(out: Path) -> dict[str, str]:
-    """Unpack the npm packages of :data:`VENDOR` into ``out/vendor`` (once per version); the
-    exporter settings that point at them (relative URLs, :data:`SETTINGS`).
+    """Unpack the npm packages of :data:`VENDOR` into ``out/vendor`` (:mod:`tools.vendor`,
+    once per version); the exporter settings that point at them (relative URLs,
+    :data:`SETTINGS`).
 
     Raises:
         FileNotFoundError: npm is not installed (the decks would need the network).
         subprocess.CalledProcessError: ``npm pack`` failed (no registry, unknown version).
     """
-    npm = shutil.which("npm")
-    if npm is None:
+    if npm() is None:
         raise FileNotFoundError(
             "npm not found: make slides copies reveal.js, RequireJS and MathJax from their npm "
             "packages so that the slides open offline (install Node.js and npm)"
         )
-    target = out / "vendor"
     for name, version in VENDOR.items():
-        folder = target / name
-        stamp = folder / ".version"
-        if stamp.is_file() and stamp.read_text() == version:
-            continue
-        shutil.rmtree(folder, ignore_errors=True)
-        with tempfile.TemporaryDirectory() as tmp:
-            subprocess.run(
-                [npm, "pack", "--silent", f"{name}@{version}"],
-                cwd=tmp,
-                check=True,
-                stdout=subprocess.DEVNULL,
-            )
-            (tgz,) = Path(tmp).glob("*.tgz")
-            with tarfile.open(tgz) as archive:
-                archive.extractall(tmp, filter="data")
-            shutil.move(Path(tmp) / "package", folder)
-        stamp.write_text(version)
+        npm_package(name, version, out / "vendor" / name)
     return dict(SETTINGS)
 
 
