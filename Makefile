@@ -206,7 +206,7 @@ chromium:
 # their npm packages (build/slides/vendor; npm is required) and nothing else is loaded from
 # another host, so the decks open offline. Every slide fits the canvas: tools/slides.py moves
 # prose that does not fit into the speaker notes (press S) and continues the rest on sub-slides;
-# e2e/test_slides.py checks every slide in Chromium. All 16 decks: about 12 s of CPU (measured
+# e2e/test_slides.py checks every slide in Chromium. The 16 decks of 00-07: about 12 s of CPU (measured
 # on 2 shared cores, 31-54 s wall under a load of 8-12).
 slides: $(STAMP)
 	$(PY) -m tools.slides build/slides
