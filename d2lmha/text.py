@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 from wcwidth import wcswidth
 
 from ._checks import check_positive_int
@@ -107,6 +108,19 @@ LABELS: dict[str, dict[str, str]] = {
         "pruned": "移除的头数",
         "heads removed": "移除的头数",
         "K/V heads per layer": "每层 K/V 头数",
+        # chapter 07: the K/V cache, GQA (values True/False of a "cache" column level too)
+        "tokens": "词元数",
+        "cache": "缓存",
+        "True": "是",
+        "False": "否",
+        "median": "中位数",
+        "std": "标准差",
+        "K/V heads": "K/V 头数",
+        "exact match": "精确匹配率",
+        "MHA checkpoint": "MHA 检查点",
+        "mean-pooled": "均值汇聚后",
+        "after uptraining": "追加训练后",
+        "cache as K/V heads per layer": "缓存相当于每层 K/V 头数",
         # the head viewer (d2lmha.viewer)
         "sentence": "句子",
         "query": "查询",
@@ -139,12 +153,15 @@ def label(text: str, language: str = "en") -> str:
     """``text`` (an English label or a format template) in ``language``; itself if untranslated.
 
     ``label("max weight", "zh")`` is ``"最大权重"``. A label made of known labels joined by
-    spaces, commas or colons (``"1 head: cosine"``) has each known part translated.
+    spaces, commas or colons (``"1 head: cosine"``) has each known part translated. A bool
+    (Python's or NumPy's) is looked up as ``"True"``/``"False"`` (``label(True, "zh")`` is ``"是"``).
 
     Raises:
         ValueError: unknown ``language``.
     """
     table = LABELS[check_language(language)]
+    if isinstance(text, (bool, np.bool_)):  # a True/False label, e.g. the levels of "cache"
+        return table.get(str(bool(text)), text)
     if not isinstance(text, str) or not table:
         return text
     if text in table:

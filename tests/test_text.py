@@ -34,6 +34,12 @@ def test_relabel_is_a_translated_view():
     assert (
         d2lmha.label("layer {layer}, head {head}", "zh").format(layer=2, head=9) == "第 2 层，头 9"
     )
+    timings = pd.DataFrame({"tokens": [8, 8], "cache": [False, True], "ms": [2.0, 1.0]})
+    wide = timings.groupby(["tokens", "cache"])["ms"].agg(["median"]).unstack("cache")
+    shown = d2lmha.relabel(wide, "zh")
+    assert list(shown.columns) == [("中位数", "否"), ("中位数", "是")], "bool labels too"
+    assert shown.columns.names == [None, "缓存"] and shown.index.name == "词元数"
+    assert wide[("median", False)].iloc[0] == 2.0, "the code still reads False"
     with pytest.raises(ValueError, match="language='xx'"):
         d2lmha.relabel(frame, "xx")
     with pytest.raises(TypeError, match="DataFrame or Series"):
