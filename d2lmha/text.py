@@ -154,7 +154,8 @@ def label(text: str, language: str = "en") -> str:
 
     ``label("max weight", "zh")`` is ``"最大权重"``. A label made of known labels joined by
     spaces, commas or colons (``"1 head: cosine"``) has each known part translated. A bool
-    (Python's or NumPy's) is looked up as ``"True"``/``"False"`` (``label(True, "zh")`` is ``"是"``).
+    (Python's or NumPy's) is looked up as ``"True"`` or ``"False"``: ``label(True, "zh")``
+    is ``"是"``.
 
     Raises:
         ValueError: unknown ``language``.

@@ -8,6 +8,7 @@ solutions; figures carry Chinese labels without missing glyphs. (nbval runs both
 ``test_grading_sets.py`` grades Chinese submissions with the English sets' hidden tests.)
 """
 
+import copy
 import re
 import tokenize
 import warnings
@@ -312,6 +313,22 @@ def test_execute_runs_only_twins_whose_code_changed_unless_forced(monkeypatch):
     assert ran == []
     zh.main(["execute", "--force", str(chapter)])
     assert ran == [zh.twin(chapter)]
+
+
+def test_a_twin_keeps_the_widget_state_of_its_own_run(tmp_path, monkeypatch):
+    english = tmp_path / "notebooks" / "99_x.ipynb"
+    made = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1")])
+    made.metadata["widgets"] = {"state": "the English run's models"}  # what make_twin copies
+    monkeypatch.setattr(zh, "made_twin", lambda *args, **kwargs: copy.deepcopy(made))
+    target = zh.twin(english)
+    target.parent.mkdir(parents=True)
+    zh.sync(english)  # a first twin: no run of its own yet, so no state
+    assert "widgets" not in nbformat.read(target, as_version=4).metadata
+    ran = nbformat.read(target, as_version=4)
+    ran.metadata["widgets"] = {"state": "the twin's own models"}  # what `execute` saves
+    nbformat.write(ran, target)
+    zh.sync(english)
+    assert nbformat.read(target, as_version=4).metadata["widgets"] == ran.metadata["widgets"]
 
 
 def _test_cells(nb):

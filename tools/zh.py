@@ -20,7 +20,8 @@ hand. The translation file holds
 Each translated edition is an entry of ``d2lmha.editions`` (``zh`` today): every command runs
 for each one, or for those named with ``--edition``.
 
-Everything else (code, raw cells, cell order and metadata) is the English notebook's. A change
+Everything else (code, raw cells, cell order and metadata) is the English notebook's, except
+the saved widget state (``metadata.widgets``): a twin keeps that of its own run. A change
 to a code cell is made once, in English; ``make zh`` re-makes the twins, runs those whose code
 changed and rebuilds the Chinese exercise sets. ``tests/test_zh.py`` fails while a twin differs
 from what ``sync`` makes of it, while a prose cell has no translation or a translation has no
@@ -375,8 +376,19 @@ def made_twin(path: Path, root: Path = ROOT, lang: str = LANG):
     return made
 
 
+def _keep_own_widget_state(made, before) -> None:
+    """Give ``made`` (a twin just made) the saved widget state of ``before`` (the twin as its own
+    last run left it; None: no state), never the English notebook's: the state holds the models
+    of the widgets that run drew (chapter 04's head viewer), whose ids are in the twin's outputs,
+    and the website draws a viewer only from a state that holds its model (tools/site.py)."""
+    made.metadata.pop("widgets", None)
+    if before is not None and "widgets" in before.metadata:
+        made.metadata["widgets"] = before.metadata["widgets"]
+
+
 def sync(path: Path, root: Path = ROOT, lang: str = LANG) -> bool:
-    """Write the twin of ``path``; keep a cell's outputs where its code is unchanged.
+    """Write the twin of ``path``; keep a cell's outputs where its code is unchanged, and the
+    widget state of the twin's own run (``execute`` saves it), not the English one's.
 
     Returns True when a code cell changed (the twin needs running: ``execute``).
     """
@@ -385,9 +397,11 @@ def sync(path: Path, root: Path = ROOT, lang: str = LANG) -> bool:
     path = Path(path).resolve()
     target = twin(path, lang)
     made = made_twin(path, root, lang)
-    old = {}
+    old, before_nb = {}, None
     if target.exists():
-        old = {c.id: c for c in nbformat.read(target, as_version=nbformat.NO_CONVERT).cells}
+        before_nb = nbformat.read(target, as_version=nbformat.NO_CONVERT)
+        old = {c.id: c for c in before_nb.cells}
+    _keep_own_widget_state(made, before_nb)
     stale = False
     for cell in made.cells:
         if cell.cell_type != "code":
