@@ -121,6 +121,18 @@ LABELS: dict[str, dict[str, str]] = {
         "mean-pooled": "均值汇聚后",
         "after uptraining": "追加训练后",
         "cache as K/V heads per layer": "缓存相当于每层 K/V 头数",
+        # chapter 00: the [CLS] sink; chapter 06: causality, alignment; chapter 08: search
+        "uniform": "均匀分配",
+        "[CLS] / uniform": "[CLS] / 均匀分配",
+        "max change at positions <= t": "位置 ≤ t 处的最大变化",
+        "max change after t": "t 之后的最大变化",
+        "year": "年",
+        "month": "月",
+        "day": "日",
+        "strategy": "策略",
+        "beam k=2": "束 k=2",
+        "beam k=4": "束 k=4",
+        "beam k=8": "束 k=8",
         # the head viewer (d2lmha.viewer)
         "sentence": "句子",
         "query": "查询",
