@@ -1,10 +1,13 @@
 """Shared by the e2e fixtures and tests: where things are, a screenshot per step, a make
-target run as the instructor runs it, a JupyterLab server for a test (its settings, port,
-token and REST API), and what a learner does on a JupyterLab page."""
+target run as the instructor runs it, a built folder served on 127.0.0.1, a JupyterLab server
+for a test (its settings, port, token and REST API), and what a learner does on a JupyterLab
+page."""
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import http.server
 import json
 import os
 import re
@@ -12,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path, PurePosixPath
@@ -29,6 +33,25 @@ def step(page, name: str) -> None:
     """Keep a screenshot of what the learner sees now (build/e2e/steps/NAME.png)."""
     (SHOTS / "steps").mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "steps" / f"{name}.png"))
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # no line per request in the test's output
+        pass
+
+
+@contextlib.contextmanager
+def serve_folder(folder: Path):
+    """``folder`` served by Python's http.server on 127.0.0.1 (a free port), in a thread, for
+    the ``with`` block; yields its URL (``http://127.0.0.1:PORT``)."""
+    handler = functools.partial(_QuietHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def run_make(target: str, *variables: str, **env: str) -> str:

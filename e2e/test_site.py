@@ -12,14 +12,11 @@ Screenshots: build/e2e/steps/site-*.png.
 
 from __future__ import annotations
 
-import functools
-import http.server
-import threading
 from itertools import pairwise
 from urllib.parse import quote, urlsplit
 
 import pytest
-from browser_steps import ROOT, run_make, step
+from browser_steps import ROOT, run_make, serve_folder, step
 
 SITE = ROOT / "build" / "site"
 CHAPTER = "notebooks/02_multi_head_attention.html"
@@ -37,22 +34,12 @@ HEADINGS_JS = """() => Array.from(document.querySelectorAll(
       ? h.tagName[1] : 2)))"""
 
 
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):  # no line per request in the test's output
-        pass
-
-
 @pytest.fixture(scope="session")
 def site_url():
     """`make site`, then ``build/site`` served on 127.0.0.1 (a free port) for the session."""
     run_make("site")
-    handler = functools.partial(_Quiet, directory=str(SITE))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
+    with serve_folder(SITE) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

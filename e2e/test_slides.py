@@ -12,13 +12,10 @@ block or slide scrolls (scrollWidth/scrollHeight past its box).
 
 from __future__ import annotations
 
-import functools
-import http.server
-import threading
 from urllib.parse import urlsplit
 
 import pytest
-from browser_steps import ROOT, SHOTS, run_make
+from browser_steps import ROOT, SHOTS, run_make, serve_folder
 
 from d2lmha.editions import TRANSLATED
 
@@ -90,17 +87,8 @@ def overflows(measured: dict) -> list[str]:
 def slides_url():
     """`make slides` once, then build/slides served on 127.0.0.1 (a free port)."""
     run_make("slides")
-    handler = functools.partial(Quiet, directory=str(SLIDES))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-
-
-class Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):  # no line per request in the test's output
-        pass
+    with serve_folder(SLIDES) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
