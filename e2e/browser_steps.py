@@ -183,30 +183,22 @@ def listing_item(page, name: str):
     return page.locator(".jp-DirListing-item", has=text)
 
 
-def open_from_file_browser(page, path: str) -> None:
+def open_from_file_browser(page, path: str, attempts: int = 3) -> None:
     """Click the home folder, then double-click each part of ``path`` in the file browser.
 
-    A double click that lands while the listing is being redrawn (it refreshes every few
-    seconds, and slowly on a loaded machine) opens nothing, as it would for a learner, who
-    clicks again: so do we, up to three times per part."""
-    page.click(".jp-BreadCrumbs-home")
+    A click that lands while the listing is being redrawn (it refreshes every few seconds,
+    and slowly on a loaded machine) can be lost, or overtaken by the folder change it raced
+    (CI once saw the listing stay in notebooks/zh after the home click): a learner would
+    start again from the home folder, and so do we, up to ``attempts`` times."""
     *folders, name = path.split("/")
-    for part in folders:
-        _double_click(
-            page,
-            part,
-            lambda t, part=part: page.wait_for_selector(
-                f'.jp-BreadCrumbs:has-text("{part}")', timeout=t
-            ),
-        )
-    _double_click(page, name, lambda t: current_tab_is(page, name, timeout=t))
-
-
-def _double_click(page, name: str, opened, attempts: int = 3) -> None:
     for attempt in range(attempts):
         try:
+            page.click(".jp-BreadCrumbs-home")
+            for part in folders:
+                listing_item(page, part).dblclick(timeout=20_000)
+                page.wait_for_selector(f'.jp-BreadCrumbs:has-text("{part}")', timeout=30_000)
             listing_item(page, name).dblclick(timeout=20_000)
-            opened(30_000)
+            current_tab_is(page, name, timeout=30_000)
             return
         except PlaywrightTimeoutError:
             if attempt == attempts - 1:
@@ -275,9 +267,17 @@ def close_current_notebook(page) -> None:
     """Kernel → Shut Down Kernel, then File → Close Tab, discarding the run's outputs."""
     click_menu(page, "Kernel", "Shut Down Kernel")
     page.wait_for_function("() => !window.jupyterapp.shell.currentWidget.sessionContext.session")
+    path = page.evaluate("() => window.jupyterapp.shell.currentWidget.context.path")
     click_menu(page, "File", "Close Tab")
+    # Either the tab goes, or (outputs changed) a dialog asks first, late on a loaded machine:
+    # wait for one of the two, so that no dialog is left to swallow the next test's clicks.
+    page.wait_for_function(
+        """(path) => document.querySelector('.jp-Dialog')
+                     || window.jupyterapp.shell.currentWidget?.context?.path !== path""",
+        arg=path,
+        timeout=60_000,
+    )
     discard = page.locator('.jp-Dialog button:has-text("Discard")')
-    try:
-        discard.click(timeout=5_000)
-    except Exception:  # nothing changed, no dialog
-        pass
+    if discard.count():
+        discard.click()
+        page.wait_for_selector(".jp-Dialog", state="detached", timeout=60_000)
