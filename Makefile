@@ -17,7 +17,7 @@ PYTHON      ?= python3
 VENV        ?= .venv
 TORCH       ?= torch==2.13.0
 TORCH_INDEX ?=
-PYTEST_ARGS ?= -n 2 --dist loadscope
+PYTEST_ARGS ?= -n 2 --dist loadscope --no-loadscope-reorder
 # make e2e: the learner's chapters in one browser, the hand-out and the class loop in another.
 E2E_ARGS    ?= -n 2 --dist loadfile
 # Extra arguments for `jupyter lab` (make e2e passes --no-browser, a port and a token).
@@ -60,7 +60,8 @@ lab: $(STAMP)
 
 # Two xdist workers on two cores: one torch thread each (OMP_NUM_THREADS=1), since torch's
 # default of one thread per core per process oversubscribes and slows small models ~10x.
-# --dist loadscope: a notebook's cells stay on one worker, in one kernel.
+# --dist loadscope: a notebook's cells stay on one worker, in one kernel; in the order
+# conftest.py gives (--no-loadscope-reorder): bigger files first, the 中文 chapters last.
 # In the instructor's copy: every test. Lint runs inside the suite too (tests/test_lint.py);
 # `make lint` alone is quicker. The student notebooks (exercises/) and the solutions are run
 # by the grading tests, as blank and as full-marks submissions, which fail if any of their

@@ -8,12 +8,20 @@ serve the solutions).
 
 Each notebook nbval runs also gets a check of its kernel's CPU time against its budget
 (``tests/budgets.py``, budgets in ``tests/notebook_budgets.toml``).
+
+In the nbval run, the 中文 chapters are scheduled after all the rest, and their kernels load
+the models the English chapters trained in the same run instead of training them again
+(``tests/train_cache.py``).
 """
 
+import collections
+import os
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 EXERCISES = ROOT / "exercises"
+TRAIN_CACHE = ROOT / "tests" / "train_cache.py"
+ZH_CHAPTERS = ROOT / "notebooks" / "zh"
 # A students' copy (`make release`) has no tests/: there the notebooks run without budgets.
 pytest_plugins = (
     ["tests.budgets", "tests.timeline"] if (ROOT / "tests" / "budgets.py").is_file() else []
@@ -27,7 +35,49 @@ pytest_plugins = (
 OUTPUT_TIMEOUT_S = 60
 
 
+def pytest_configure(config):
+    """For the nbval run's kernels: an IPython start-up file that installs the run's train
+    cache (``tests/train_cache.py``), in a folder of the run's own."""
+    if not (TRAIN_CACHE.is_file() and config.getoption("nbval_lax", False)):
+        return
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID") or f"pid{os.getpid()}"
+    ipython = ROOT / "build" / "ipython"
+    startup = ipython / "profile_default" / "startup"
+    startup.mkdir(parents=True, exist_ok=True)
+    # No name is left in the notebook's namespace, and sys.path is untouched.
+    part = startup / f".50-train-cache.py.{os.getpid()}"  # each worker writes it: atomically
+    part.write_text(
+        "def _install():\n"
+        "    import importlib.util\n"
+        f"    spec = importlib.util.spec_from_file_location('train_cache', {str(TRAIN_CACHE)!r})\n"
+        "    module = importlib.util.module_from_spec(spec)\n"
+        "    spec.loader.exec_module(module)\n"
+        "    module.install()\n"
+        "\n"
+        "\n"
+        "_install()\n"
+        "del _install\n"
+    )
+    part.replace(startup / "50-train-cache.py")
+    os.environ["IPYTHONDIR"] = str(ipython)
+    os.environ["D2LMHA_TRAIN_CACHE"] = str(ROOT / "build" / "train-cache" / run)
+
+
+def _scheduled(items):
+    """Files with more tests first (what pytest-xdist's ``loadscope`` does on its own), but
+    the 中文 chapters after everything else, so that their English twins have run."""
+    count = collections.Counter(str(item.fspath) for item in items)
+
+    def key(item):
+        path = Path(str(item.fspath)).resolve()
+        return (ZH_CHAPTERS == path.parent, -count[str(item.fspath)], str(item.fspath))
+
+    return sorted(items, key=key)  # stable: each file's items keep their order
+
+
 def pytest_collection_modifyitems(items):
+    if TRAIN_CACHE.is_file():
+        items[:] = _scheduled(items)
     for item in items:
         if hasattr(item, "output_timeout"):  # an nbval cell
             item.output_timeout = OUTPUT_TIMEOUT_S

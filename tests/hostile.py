@@ -22,13 +22,14 @@ from d2lmha.grading.wire import read_container
 MARKER = "d2lmha-attack-marker-7f3a"
 SECRET_NAME, SECRET = "D2LMHA_SECRET", "d2lmha-instructor-secret-91c2"
 BLANK = grading.ROOT / "exercises" / "01_single_head.ipynb"
-# A neighbour that hogs the CPU: ~100 busy processes, each in its own session, for 10 s.
+# A neighbour that hogs the CPU: ~100 busy processes, each in its own session, for 6 s
+# (longer than the 4 s cell limit of the test that uses it, so a starved cell is regraded).
 HOG = """
 import os, time
 for _ in range(100):
     if os.fork() == 0:
         os.setsid()
-        end = time.time() + 10
+        end = time.time() + 6
         while time.time() < end:
             pass
         os._exit(0)
