@@ -187,8 +187,11 @@ def relabel(frame, language: str = "en"):
     """A view of a pandas DataFrame or Series with its labels in ``language``.
 
     Column and index labels (every level, string ones only) and the axes' names are passed
-    through :func:`label`; the values and the original frame are untouched, so code that
-    reads ``frame["max weight"]`` keeps working while the reader sees ``最大权重``.
+    through :func:`label`; so are the cells of a column (or Series) that holds only bools
+    (``True``/``False``, NumPy's too; missing values allowed), so a 中文 table shows 是/否.
+    Other values and the original frame are untouched, so code that reads
+    ``frame["max weight"]`` keeps working while the reader sees ``最大权重``. In English
+    (``"en"``) the frame itself is returned: its bools show as ``True``/``False``.
 
     Raises:
         TypeError: ``frame`` is not a DataFrame or Series.
@@ -207,4 +210,21 @@ def relabel(frame, language: str = "en"):
         axis.names = [label(n, language) if isinstance(n, str) else n for n in axis.names]
     if isinstance(shown, pd.DataFrame):
         shown = shown.rename(columns=lambda x: label(x, language))
+        for i in range(shown.shape[1]):  # by position: translated column names may repeat
+            if _all_bools(shown.iloc[:, i]):
+                shown.isetitem(i, shown.iloc[:, i].map(lambda v: label(v, language)))
+    elif _all_bools(shown):
+        shown = shown.map(lambda v: label(v, language))
     return shown
+
+
+def _all_bools(values) -> bool:
+    """Whether a pandas Series holds bools only (missing values aside) and at least one."""
+    present = values.dropna()
+    if values.dtype == bool:
+        return len(present) > 0
+    return (
+        values.dtype == object
+        and len(present) > 0
+        and all(isinstance(v, (bool, np.bool_)) for v in present)
+    )

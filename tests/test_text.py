@@ -46,6 +46,28 @@ def test_relabel_is_a_translated_view():
         d2lmha.relabel([1], "zh")
 
 
+def test_relabel_shows_bool_cells_as_yes_or_no_in_chinese():
+    import numpy as np
+
+    frame = pd.DataFrame(
+        {
+            "answer": ["1989-01-31", "2014-12-10"],
+            "right": [False, True],
+            "exact match": [np.bool_(True), None],  # object column: NumPy bools, a gap
+            "loss": [0.5, 0.25],
+            "mixed": [True, "x"],
+        }
+    )
+    shown = d2lmha.relabel(frame.round(3), "zh")
+    assert list(shown["right"]) == ["否", "是"] and shown["精确匹配率"].iloc[0] == "是"
+    assert shown["精确匹配率"].isna().iloc[1] and list(shown["mixed"]) == [True, "x"]
+    assert list(shown["损失"]) == [0.5, 0.25] and shown["answer"].iloc[0] == "1989-01-31"
+    assert frame["right"].dtype == bool, "the original keeps its bools"
+    assert d2lmha.relabel(frame, "en") is frame, "English shows True/False"
+    assert list(d2lmha.relabel(pd.Series([True, False], name="cache"), "zh")) == ["是", "否"]
+    assert list(d2lmha.relabel(pd.Series([], dtype=bool), "zh")) == []
+
+
 def test_every_language_translates_the_same_labels_or_none():
     for code, table in text.LABELS.items():
         assert not table or set(table) == set(text.LABELS["zh"]), code
