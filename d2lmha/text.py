@@ -146,6 +146,8 @@ LABELS: dict[str, dict[str, str]] = {
             "[交互式注意力头查看器：第 {layer} 层，头 {head}，查询 {query}（{token!r}）。"
             "用内核运行这个单元格才能使用它的控件；下面是这个视图的静态图。]"
         ),
+        # the lecture slides (tools/slides.py): a continuation slide's title, after the heading
+        "(continued)": "（续）",
     },
 }
 

@@ -39,6 +39,7 @@ from pathlib import Path
 from nbconvert.preprocessors import Preprocessor
 
 from d2lmha.editions import TRANSLATED
+from d2lmha.text import label
 from tools.vendor import npm, npm_package
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,8 +54,6 @@ SETTINGS = {
 }
 WIDTH, HEIGHT = 1280, 720  # the canvas, in CSS px
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
-# A continuation slide's title, after the slide's heading, per edition (English for another).
-CONTINUED = {"en": "(continued)", "zh": "（续）"}
 
 
 def vendor(out: Path) -> dict[str, str]:
@@ -352,7 +351,7 @@ def page_cells(page: Page, number: int, title: str | None, language: str) -> lis
             runs.append([block])
     if number > 0 and title:
         escaped = html.escape(_visible(title))
-        continued = CONTINUED.get(language, CONTINUED["en"])
+        continued = label("(continued)", language)  # the editions' labels: d2lmha.text
         heading = f'<h4 class="d2lmha-continued">{escaped} {continued}</h4>'
         if runs and runs[0][0].cell is None:
             runs[0].insert(0, Block(0, source=heading))
@@ -384,7 +383,7 @@ class FitToCanvas(Preprocessor):
     before the exporter's own (reveal) preprocessor, which reads the slide types it sets.
 
     ``resources["language"]`` (an edition's code: "en", "zh") picks the continuation titles'
-    language (:data:`CONTINUED`).
+    language (:func:`d2lmha.text.label`).
     """
 
     def preprocess(self, nb, resources):
