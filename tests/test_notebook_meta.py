@@ -162,3 +162,26 @@ def test_a_repository_off_github_gets_the_links_it_can_have(tmp_path):
     header = next(c for c in nb.cells if c.cell_type == "markdown").source.split("\n")
     assert header[0].startswith("# ") and header[1] == "" and header[2].strip() != ""
     assert "Colab" not in header[2] and "Binder" not in header[2]
+
+
+STUDENT = [p for p in NOTEBOOKS if tool.place(p)[0] == "exercises"]
+
+
+@pytest.mark.parametrize("path", STUDENT, ids=[str(p.relative_to(ROOT)) for p in STUDENT])
+def test_student_cells_have_the_ids_a_rebuild_gives(path, tmp_path):
+    """The cells otter writes get ids from their content (d2lmha.grading.assign's
+    stable_cell_ids), not otter's random ones, so rebuilding an unchanged set changes no line."""
+    from d2lmha.grading.assign import stable_cell_ids
+
+    edition = path.parent.name if path.parent.name in editions.TRANSLATED else ""
+    master = ROOT / "solutions" / edition / path.name
+    copy = tmp_path / path.name
+    nb = nbformat.read(path, as_version=4)
+    kept = {c.id for c in nbformat.read(master, as_version=4).cells}
+    for index, cell in enumerate(nb.cells):  # as otter leaves them: random ids but the master's
+        cell.id = cell.id if cell.id in kept else f"otter{index}"
+    nbformat.write(nb, copy)
+    stable_cell_ids(copy, master)
+    stable_cell_ids(copy, master)  # idempotent
+    rebuilt = [c.id for c in nbformat.read(copy, as_version=4).cells]
+    assert rebuilt == [c.id for c in nbformat.read(path, as_version=4).cells]

@@ -323,8 +323,30 @@ def assign(
             _execute(ag.student_notebook)
         target = Path(exercises) / ag.notebook_name
         shutil.copyfile(ag.student_notebook, target)
+        stable_cell_ids(target, sets[ag.set_id])
         written.append(target)
     return written
+
+
+def stable_cell_ids(student: Path, master: Path) -> None:
+    """Give the cells otter wrote into ``student`` (its checks, its closing cell) ids made
+    from their type and source, instead of otter's random ones: a rebuild that changes no
+    cell changes no line. Cells taken from ``master`` keep the master's ids."""
+    import nbformat
+
+    nb = nbformat.read(student, as_version=4)
+    kept = {cell.get("id") for cell in nbformat.read(master, as_version=4).cells}
+    used = set(kept)
+    for cell in nb.cells:
+        if cell.get("id") in kept:
+            continue
+        digest = hashlib.sha256(f"{cell.cell_type}\n{cell.source}".encode()).hexdigest()[:8]
+        new, n = digest, 1
+        while new in used:  # the same cell twice
+            new, n = f"{digest}-{n}", n + 1
+        cell.id = new
+        used.add(new)
+    nbformat.write(nb, student)
 
 
 def _execute(path: Path) -> None:
