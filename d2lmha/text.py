@@ -102,6 +102,7 @@ LABELS: dict[str, dict[str, str]] = {
         "next token": "后一词元",
         "same token": "相同词元",
         "[CLS] sink": "[CLS] 汇点",
+        "broad": "宽泛",
         "cosine": "余弦相似度",
         "spearman": "秩相关",
         "retrieval": "检索准确率",
