@@ -400,6 +400,39 @@ def test_the_graders_words_exist_in_every_language():
     )
 
 
+def test_the_sandboxs_notes_on_a_run_are_translated_on_the_trusted_side():
+    """The runner writes its notes (a cell raised or was skipped, a call skipped, the run
+    stopped) in English from the catalog; a 中文 submission's CSV and feedback show them in
+    Chinese, Python's own words for the learner's error aside."""
+    from d2lmha.grading import messages, runner
+
+    assert runner.MESSAGES is not messages.MESSAGES and runner.MESSAGES == messages.MESSAGES
+    say = messages.say
+    why = say("longer_than", seconds="20")
+    cases = {
+        say("cell_skipped", cell=2, why=why): "代码单元格 2 运行超过 20 秒，已跳过",
+        say("call_skipped", name="f", why=say("past_limit", seconds="300")): (
+            "对 f 的一次调用超过了 300 秒的时间限制，已跳过"
+        ),
+        say(
+            "run_stopped", why=say("ended_process", status=-9)
+        ): "这次运行结束了进程（退出状态 -9）",
+        say("cell_raised", cell=3, error="NameError: name 'x' is not defined"): (
+            "代码单元格 3：NameError: name 'x' is not defined"
+        ),
+        say("cell_raised", cell=4, error="RuntimeError: " + _off_limits("q1", "torch.bmm")): (
+            "代码单元格 4：RuntimeError: q1 要求你自己写出它：这里不可调用 torch.bmm"
+        ),
+        say("not_finished"): "笔记本没有运行完",
+        "a note of another form; skipped": "a note of another form; skipped",
+    }
+    for note, chinese in cases.items():
+        assert messages.localize_report(note, "zh") == chinese
+        assert messages.localize_report(note, "") == note
+    stopped = "RuntimeError: " + say("did_not_return", name="f", why=why)
+    assert messages.localize(stopped, "zh") == "RuntimeError: f 没有返回：它运行超过 20 秒"
+
+
 def _off_limits(question, path):
     from d2lmha.grading.guard import off_limits
 

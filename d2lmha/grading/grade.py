@@ -32,7 +32,7 @@ from .assign import BUILD_DIR, ROOT, SET_PATTERN, Autograder, build_many, exerci
 from .collect import Found, log_name
 from .feedback import edition, set_info
 from .lms import collect_submissions, lms_name, read_roster
-from .messages import say
+from .messages import localize_report, say
 from .report import finish
 from .sandbox import (
     MAX_SLOTS,
@@ -189,8 +189,10 @@ def _grade_one(
             tests,
             job.lang,
         )
-    row["reported"] = _reported(scored.reported)
-    row["_notes"] = [str(note)[:300] for note in scored.reported[:MAX_NOTES]]
+    row["reported"] = _reported(scored.reported, job.lang)
+    row["_notes"] = [
+        localize_report(str(note)[:300], job.lang) for note in scored.reported[:MAX_NOTES]
+    ]
     row["stalled"] = outcome.killed or scored.stalled
     if outcome.killed:
         row["error"] = say("timed_out", job.lang, seconds=f"{limits.timeout:g}")
@@ -213,10 +215,11 @@ def _row(key: str, graded: Autograder | None = None, status: str = "graded") -> 
     return row
 
 
-def _reported(notes: list) -> str:
+def _reported(notes: list, lang: str = "") -> str:
     """What the sandbox says about the run (cells that raised or were skipped), as one short
-    line: untrusted text, so capped, one line, and counted separately from ``error``."""
-    shown = [" ".join(str(note).split())[:300] for note in notes[:MAX_NOTES]]
+    line in the edition's language: untrusted text, so capped, one line, and counted
+    separately from ``error``."""
+    shown = [localize_report(" ".join(str(note).split())[:300], lang) for note in notes[:MAX_NOTES]]
     extra = len(notes) - MAX_NOTES
     return "; ".join(dict.fromkeys(shown)) + (f"; ... {extra} more" if extra > 0 else "")
 

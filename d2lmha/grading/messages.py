@@ -8,15 +8,17 @@ The tests' own messages come from the tests of that edition's set (``solutions/z
 中文). What is written for the instructor alone (the CSV's ``warning`` column) stays English.
 
 :func:`localize` also translates the one message a sandbox sends back that the grader wrote
-itself (:func:`.guard.off_limits`), by its exact pattern, on the trusted side: the sandbox
-is never told a language.
+itself (:func:`.guard.off_limits`), and :func:`localize_report` the runner's notes on the run
+(a cell that raised or was skipped), by their exact patterns, on the trusted side: the
+sandbox is never told a language. The runner takes its English from this catalog.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 
-__all__ = ["MESSAGES", "say", "localize", "languages"]
+__all__ = ["MESSAGES", "say", "localize", "localize_report", "languages"]
 
 MESSAGES: dict[str, dict[str, str]] = {
     # replay: a test's call to the learner's function, checked against the solution's
@@ -77,6 +79,28 @@ MESSAGES: dict[str, dict[str, str]] = {
     # grade: a submission that could not be run
     "timed_out": {"": "timed out after {seconds} s", "zh": "运行超过 {seconds} 秒，已停止"},
     "not_graded": {"": "could not be graded: {why}", "zh": "无法评分：{why}"},
+    # the sandbox's report of the run (the runner writes the English; localize_report here)
+    "cell_raised": {"": "code cell {cell}: {error}", "zh": "代码单元格 {cell}：{error}"},
+    "cell_skipped": {
+        "": "code cell {cell} {why}; skipped",
+        "zh": "代码单元格 {cell} {why}，已跳过",
+    },
+    "call_skipped": {
+        "": "a call to {name} {why}; skipped",
+        "zh": "对 {name} 的一次调用{why}，已跳过",
+    },
+    "run_stopped": {"": "the run {why}", "zh": "这次运行{why}"},
+    "not_finished": {"": "the notebook did not finish", "zh": "笔记本没有运行完"},
+    "did_not_return": {"": "{name} did not return: it {why}", "zh": "{name} 没有返回：它{why}"},
+    "past_limit": {
+        "": "ran past the time limit of {seconds} s",
+        "zh": "超过了 {seconds} 秒的时间限制",
+    },
+    "longer_than": {"": "ran longer than {seconds} s", "zh": "运行超过 {seconds} 秒"},
+    "ended_process": {
+        "": "ended the process (exit status {status})",
+        "zh": "结束了进程（退出状态 {status}）",
+    },
     # otter assign's closing cell of a student notebook (before its grader.check_all())
     "check_all": {
         "": "To double-check your work, the cell below will rerun all of the autograder tests.",
@@ -123,12 +147,67 @@ _OFF_LIMITS = re.compile(
 
 
 def localize(message: str, lang: str = "") -> str:
-    """A failure message in ``lang``: the grader's own off-limits message (raised inside the
-    sandbox by :mod:`.guard`) and ``torch.testing``'s usual first lines (:data:`LIBRARY`)
-    rewritten in that language; any other text as it is."""
+    """A failure message in ``lang``: the grader's own messages raised inside the sandbox
+    (:mod:`.guard`'s off-limits message, :mod:`.runner`'s call that did not return) and
+    ``torch.testing``'s usual first lines (:data:`LIBRARY`) rewritten in that language; any
+    other text as it is."""
     if not lang:
         return message
     message = _OFF_LIMITS.sub(lambda m: say("off_limits", lang, **m.groupdict()), message)
+    message = _pattern("did_not_return", anchored=False).sub(
+        lambda m: say("did_not_return", lang, name=m["name"], why=_why(m["why"], lang)), message
+    )
     for pattern, text in LIBRARY.get(lang, []):
         message = pattern.sub(text, message)
     return message
+
+
+# The runner's notes, as patterns of their English templates. Fields are bounded: the text
+# is untrusted (capped at 300 characters by the caller); only an error's text runs to the end.
+_FIELDS = {
+    "cell": r"(?P<cell>\d{1,7})",
+    "seconds": r"(?P<seconds>[0-9.e+]{1,20})",
+    "status": r"(?P<status>-?\d{1,5})",
+    "name": r"(?P<name>[\w.]{1,200})",
+    "why": r"(?P<why>[^;]{1,200})",
+    "error": r"(?P<error>.*)",
+}
+_NOTES = ("cell_skipped", "call_skipped", "run_stopped", "cell_raised", "not_finished")
+_WHYS = ("past_limit", "longer_than", "ended_process")
+
+
+@functools.cache
+def _pattern(key: str, anchored: bool = True) -> re.Pattern:
+    """The English template of message ``key`` as a regex whose groups are its fields."""
+    text = re.escape(MESSAGES[key][""])
+    for field, group in _FIELDS.items():
+        text = text.replace(re.escape("{" + field + "}"), group)
+    return re.compile(text + r"\Z" if anchored else text, re.S)
+
+
+def _why(text: str, lang: str) -> str:
+    """The reason in a runner's note ("ran longer than 20 s", ...) in ``lang``."""
+    for key in _WHYS:
+        found = _pattern(key).match(text)
+        if found:
+            return say(key, lang, **found.groupdict())
+    return text
+
+
+def localize_report(note: str, lang: str = "") -> str:
+    """One note of the sandbox's report on the run (:mod:`.runner`: a cell that raised or was
+    skipped, a call skipped, the run stopped) in ``lang``. A raised error's own text goes
+    through :func:`localize`; Python's words for the learner's own error stay as Python wrote
+    them. A note of another form is returned as it is."""
+    if not lang:
+        return note
+    for key in _NOTES:
+        match = _pattern(key).match(note)
+        if match:
+            fields = match.groupdict()
+            if "why" in fields:
+                fields["why"] = _why(fields["why"], lang)
+            if "error" in fields:
+                fields["error"] = localize(fields["error"], lang)
+            return say(key, lang, **fields)
+    return note

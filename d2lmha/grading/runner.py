@@ -42,6 +42,27 @@ if __name__ == "__main__":  # run as a script: its folder must not shadow top-le
 __all__ = ["otter_stub", "execute_cells", "copy_inputs", "inputs_changed", "supervise"]
 
 
+def _catalog():
+    """The grader's messages (:mod:`.messages`), loaded from the file beside this one: as a
+    script, the supervisor imports no package (it starts at once)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "_d2lmha_messages", Path(__file__).with_name("messages.py")
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.MESSAGES
+
+
+MESSAGES = _catalog()
+
+
+def _say(key: str, **fields) -> str:
+    """A note on the run, in English: the trusted side translates it (``localize_report``)."""
+    return MESSAGES[key][""].format(**fields)
+
+
 def otter_stub() -> types.ModuleType:
     """A stand-in ``otter``: ``otter.Notebook(...)`` whose methods (``check``, ...) do nothing."""
     module = types.ModuleType("otter")
@@ -123,7 +144,8 @@ def execute_cells(notebook: Path, skip=(), progress: Path | None = None):
         result = shell.run_cell(source, store_history=False)
         error = result.error_before_exec or result.error_in_exec
         if error is not None:
-            errors.append(f"code cell {index + 1}: {type(error).__name__}: {str(error)[:300]}")
+            text = f"{type(error).__name__}: {str(error)[:300]}"
+            errors.append(_say("cell_raised", cell=index + 1, error=text))
     return shell.user_ns, errors
 
 
@@ -198,7 +220,7 @@ def _answer(namespace, plan, skip_calls, progress: Path):
             answers.append(None)
             continue
         if key in skip_calls:
-            error = RuntimeError(f"{name} did not return: it {skip_calls[key]}")
+            error = RuntimeError(_say("did_not_return", name=name, why=skip_calls[key]))
             answers.append({"result": exception_node(error), "mutated": False})
             continue
         progress.write_text(f"{key} {name}")
@@ -287,10 +309,10 @@ def supervise(
                 if now_at != where:
                     where, since, waited = now_at, time.monotonic(), _run_delay(proc.pid)
                 if time.monotonic() > deadline:
-                    why = f"ran past the time limit of {timeout:g} s"
+                    why = _say("past_limit", seconds=f"{timeout:g}")
                     since, waited = began, started
                 elif where.startswith(("cell", "call")) and time.monotonic() - since > stall:
-                    why = f"ran longer than {stall:g} s"
+                    why = _say("longer_than", seconds=f"{stall:g}")
                 if why:
                     # Starved, not slow: it spent half of that time ready to run but
                     # waiting for a CPU (others' processes had it), so grade it again alone.
@@ -302,16 +324,16 @@ def supervise(
         done = _read(progress) == "done" and (work / "answers.safetensors").is_file()
         if done:
             break
-        why = why or f"ended the process (exit status {proc.returncode})"
+        why = why or _say("ended_process", status=proc.returncode)
         where = _read(progress).split()
         if where[:1] == ["cell"]:
             state["skip_cells"].append(int(where[1]))
-            notes.append(f"code cell {int(where[1]) + 1} {why}; skipped")
+            notes.append(_say("cell_skipped", cell=int(where[1]) + 1, why=why))
         elif where[:1] == ["call"] and len(where) == 3:
             state["skip_calls"][" ".join(where[:2])] = why
-            notes.append(f"a call to {where[2]} {why}; skipped")
+            notes.append(_say("call_skipped", name=where[2], why=why))
         else:
-            notes.append(f"the run {why}")
+            notes.append(_say("run_stopped", why=why))
             break
         if time.monotonic() > deadline:
             break
@@ -320,7 +342,7 @@ def supervise(
         Path(out_file).write_bytes(answers.read_bytes())
     else:  # a container with no tensors, written without importing safetensors
         tree = {
-            "errors": notes or ["the notebook did not finish"],
+            "errors": notes or [_say("not_finished")],
             "unfinished": True,
             "stalled": state["stalled"],
         }
