@@ -14,7 +14,6 @@ from __future__ import annotations
 import re
 
 import numpy as np
-from wcwidth import wcswidth
 
 from ._checks import check_positive_int
 
@@ -30,6 +29,8 @@ def display_width(text: str) -> int:
     """
     if not isinstance(text, str):
         raise TypeError(f"text must be a str, got {type(text).__name__}")
+    from wcwidth import wcswidth  # on first use: its tables take ~0.1 s to import
+
     width = wcswidth(text)
     if width < 0:
         raise ValueError(f"text={text!r} holds a control character, which has no display width")
