@@ -16,6 +16,8 @@ the models the English chapters trained in the same run instead of training them
 
 import collections
 import os
+import shutil
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
@@ -60,7 +62,11 @@ def pytest_configure(config):
     )
     part.replace(startup / "50-train-cache.py")
     os.environ["IPYTHONDIR"] = str(ipython)
-    os.environ["D2LMHA_TRAIN_CACHE"] = str(ROOT / "build" / "train-cache" / run)
+    caches = ROOT / "build" / "train-cache"
+    os.environ["D2LMHA_TRAIN_CACHE"] = str(caches / run)
+    for old in caches.glob("*"):  # earlier runs' (a few MB each); a run lasts minutes
+        if old.name != run and time.time() - old.stat().st_mtime > 3600:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def _scheduled(items):
