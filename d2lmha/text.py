@@ -150,6 +150,9 @@ LABELS: dict[str, dict[str, str]] = {
         ),
         # the lecture slides (tools/slides.py): a continuation slide's title, after the heading
         "(continued)": "（续）",
+        # a chapter's links under its title (tools/notebooks.py)
+        "Open in Colab": "在 Colab 中打开",
+        "Launch on Binder": "在 Binder 上启动",
     },
 }
 

@@ -25,14 +25,16 @@ import nbformat
 
 from d2lmha import editions
 from d2lmha.editions import ENGLISH, TRANSLATED
+from d2lmha.text import LABELS, label
 from tools.links import Links, course_links
 
 ROOT = Path(__file__).resolve().parents[1]
 FOLDERS = ("notebooks", "exercises", "solutions")
 SETUP_ID = "d2lmha-setup"  # a fixed cell id keeps the set-up cell's diffs quiet
 SETUP_MARK = "# Set-up for Colab"  # the first line of the set-up cell
-BADGE_MARK = "[Open in Colab]("  # a chapter's badge line starts with one of these
-BINDER_MARK = "[Launch on Binder]"
+BADGE_MARK = "[Open in Colab]("  # an English chapter's badge line starts with one of these
+# The links' words, in each edition's language (d2lmha.text.LABELS).
+BADGE_TEXTS = ("Open in Colab", "Launch on Binder")
 COLAB_BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
 BINDER_BADGE = "https://mybinder.org/badge_logo.svg"
 # nbstripout's defaults (execution timestamps, collapsed/scrolled state, signature), less the
@@ -104,9 +106,10 @@ def badges(path: Path, root: Path = ROOT, made: Links | None = None) -> str:
     made = made or course_links(root)
     folder, edition = place(path)
     where = "/".join(filter(None, [folder, editions.edition(edition).folder, path.name]))
+    colab, binder = (label(text, edition) for text in BADGE_TEXTS)
     parts = [
-        f"{label}({url})"
-        for label, url in ((BADGE_MARK[:-1], made.colab(where)), (BINDER_MARK, made.binder(where)))
+        f"[{text}]({url})"
+        for text, url in ((colab, made.colab(where)), (binder, made.binder(where)))
         if url is not None
     ]
     return " · ".join(parts)
@@ -154,8 +157,10 @@ def _is_setup(cell) -> bool:
     return cell.cell_type == "code" and cell.source.startswith(SETUP_MARK)
 
 
-def _is_badge_line(line: str) -> bool:
-    return line.startswith((BADGE_MARK, BINDER_MARK))
+def is_badge_line(line: str) -> bool:
+    """A chapter header's line of links, in any edition's words."""
+    words = {label(text, code) for text in BADGE_TEXTS for code in LABELS}
+    return line.startswith(tuple(f"[{w}](" for w in words))
 
 
 def add_setup(nb, path: Path, root: Path = ROOT, made: Links | None = None):
@@ -169,7 +174,7 @@ def add_setup(nb, path: Path, root: Path = ROOT, made: Links | None = None):
     nb.cells.insert(0, cell)
     if folder == "notebooks":
         header = next(c for c in nb.cells if c.cell_type == "markdown")
-        title, *rest = [line for line in header.source.split("\n") if not _is_badge_line(line)]
+        title, *rest = [line for line in header.source.split("\n") if not is_badge_line(line)]
         while rest and not rest[0].strip():
             rest.pop(0)
         line = badges(path, root, made)
