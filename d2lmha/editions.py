@@ -38,8 +38,9 @@ class Edition:
         join_lines: a regex character class between two of whose characters a line break in
             a paragraph is removed (Markdown renders it as a space: a stray gap in Chinese
             or Japanese); "" to keep line breaks.
-        setup_comment: the first lines of a notebook's set-up cell (comments), with
-            ``{mark}`` (the cell's marker) and ``{ref}`` (the ref it installs from).
+        setup_comment: the first lines of a notebook's set-up cell (comments, in its
+            language), with ``{ref}`` (the ref it installs from) and, optionally, ``{mark}``
+            (English's first words, ``# Set-up for Colab``). The cell is found by its id.
     """
 
     code: str
@@ -88,8 +89,8 @@ TRANSLATED: dict[str, Edition] = {
         script="[\u4e00-\u9fff]",
         join_lines=_CJK,
         setup_comment=(
-            "{mark}（或任何未安装本课程的 Jupyter）：从仓库的 {ref} 安装 d2lmha。\n"
-            "# 已安装 d2lmha 时（make lab、Binder）这个单元什么也不做。\n"
+            "# 在 Colab（或任何未安装本课程的 Jupyter）中的准备：从仓库的 {ref} 安装 d2lmha。\n"
+            "# 已安装 d2lmha 时（make lab、Binder）这个单元格什么也不做。\n"
         ),
     ),
 }

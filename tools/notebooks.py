@@ -154,7 +154,10 @@ def readme(text: str, root: Path = ROOT, made: Links | None = None) -> str:
 
 
 def _is_setup(cell) -> bool:
-    return cell.cell_type == "code" and cell.source.startswith(SETUP_MARK)
+    """The set-up cell: by its id (any edition), or by the English first words (an older one)."""
+    return cell.cell_type == "code" and (
+        cell.get("id") == SETUP_ID or cell.source.startswith(SETUP_MARK)
+    )
 
 
 def is_badge_line(line: str) -> bool:
