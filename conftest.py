@@ -18,6 +18,7 @@ import collections
 import os
 import shutil
 import time
+import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
@@ -42,7 +43,7 @@ def pytest_configure(config):
     cache (``tests/train_cache.py``), in a folder of the run's own."""
     if not (TRAIN_CACHE.is_file() and config.getoption("nbval_lax", False)):
         return
-    run = os.environ.get("PYTEST_XDIST_TESTRUNUID") or f"pid{os.getpid()}"
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID") or uuid.uuid4().hex  # one per run
     ipython = ROOT / "build" / "ipython"
     startup = ipython / "profile_default" / "startup"
     startup.mkdir(parents=True, exist_ok=True)
@@ -65,13 +66,18 @@ def pytest_configure(config):
     caches = ROOT / "build" / "train-cache"
     os.environ["D2LMHA_TRAIN_CACHE"] = str(caches / run)
     for old in caches.glob("*"):  # earlier runs' (a few MB each); a run lasts minutes
-        if old.name != run and time.time() - old.stat().st_mtime > 3600:
+        try:
+            stale = old.name != run and time.time() - old.stat().st_mtime > 3600
+        except OSError:  # another run removed it
+            continue
+        if stale:
             shutil.rmtree(old, ignore_errors=True)
 
 
 def _scheduled(items):
-    """Files with more tests first (what pytest-xdist's ``loadscope`` does on its own), but
-    the 中文 chapters after everything else, so that their English twins have run."""
+    """Files with more tests first (what pytest-xdist's ``loadscope`` does on its own, turned
+    off by the Makefile), but the 中文 chapters after everything else, so that their English
+    twins have run (their training is then loaded: ``tests/train_cache.py``)."""
     count = collections.Counter(str(item.fspath) for item in items)
 
     def key(item):
@@ -82,8 +88,7 @@ def _scheduled(items):
 
 
 def pytest_collection_modifyitems(items):
-    if TRAIN_CACHE.is_file():
-        items[:] = _scheduled(items)
+    items[:] = _scheduled(items)
     for item in items:
         if hasattr(item, "output_timeout"):  # an nbval cell
             item.output_timeout = OUTPUT_TIMEOUT_S

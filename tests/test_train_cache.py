@@ -51,7 +51,10 @@ def test_what_changes_the_result_misses(tmp_path):
     cached(_model(rng=6), TASK, num_steps=3, progress=False)  # dropout draws from the RNG
     cached(_model(seed=1), TASK, num_steps=3, progress=False)  # other weights
     cached(_model(num_heads=1), TASK, num_steps=3, progress=False)  # same weights, 1 head
+    frozen = _model()
+    next(frozen.parameters()).requires_grad_(False)
+    cached(frozen, TASK, num_steps=3, progress=False)  # same weights, one frozen
     cached(_model(), TASK, num_steps=3, seed=2, progress=False)  # other data
     cached(_model(), TASK, num_steps=4, progress=False)
     cached(_model(), TASK, num_steps=3, progress=False)  # the first again: a hit
-    assert calls == [0, 0, 0, 0, 2, 0]
+    assert calls == [0, 0, 0, 0, 0, 2, 0]

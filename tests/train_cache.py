@@ -7,8 +7,11 @@ weights, the same global RNG state (dropout draws from it), the same task and ar
 module wraps :func:`d2lmha.training.train` so that such a call loads the result the first one
 saved — the trained weights, the history it returned and the global RNG state it left —
 instead of repeating the optimisation. Anything that differs (one weight, the RNG, a
-hyper-parameter, the torch version) gives another key, hence a real training run; so does a
-model off the CPU (no GPU state is saved).
+hyper-parameter, a parameter frozen or tied, the default dtype, the torch version) gives
+another key, hence a real training run; so does a model off the CPU (no GPU state is saved).
+What a hit does not restore: the parameters' ``.grad`` (None, where training leaves the last
+step's) and a module's record of its last forward pass (e.g. ``attention_weights``), which no
+cell reads before the next forward pass.
 
 It is loaded only into the kernels of the nbval run, as an IPython start-up file
 (``conftest.py`` sets ``IPYTHONDIR`` and ``D2LMHA_TRAIN_CACHE``, a folder private to the run),
@@ -36,16 +39,27 @@ DISPLAY_ONLY = ("progress", "desc")
 def cache_key(train, model: torch.nn.Module, *args, **kwargs) -> str | None:
     """sha256 of everything a ``train(model, ...)`` call's result depends on; ``None`` when
     it cannot be cached (a parameter or buffer off the CPU)."""
-    bound = inspect.signature(train).bind(model, *args, **kwargs)
+    try:
+        bound = inspect.signature(train).bind(model, *args, **kwargs)
+    except TypeError:  # let train itself say what is wrong with the call
+        return None
     bound.apply_defaults()
     state = model.state_dict()
     if any(t.device.type != "cpu" for t in state.values()):
         return None
     h = hashlib.sha256()
     settings = {k: v for k, v in bound.arguments.items() if k not in ("model", *DISPLAY_ONLY)}
-    h.update(repr((torch.__version__, type(model).__module__, type(model).__qualname__)).encode())
-    h.update(repr(sorted((k, repr(v)) for k, v in settings.items())).encode())
+    h.update(repr((torch.__version__, torch.get_default_dtype(), _type(model))).encode())
+    h.update(repr(sorted((k, _type(v), repr(v)) for k, v in settings.items())).encode())
     h.update(repr(model.training).encode())
+    # What the optimiser updates, and which parameters are one tensor (tied weights).
+    parameters = list(model.named_parameters(remove_duplicate=False))
+    owners = {}
+    h.update(
+        repr(
+            [(n, p.requires_grad, owners.setdefault(p.data_ptr(), n)) for n, p in parameters]
+        ).encode()
+    )
     # The structure: models with the same weights can differ in their settings (a model
     # with 1 head and one with 4 have the same parameters, drawn from the same seed).
     for name, module in model.named_modules():
@@ -60,6 +74,10 @@ def cache_key(train, model: torch.nn.Module, *args, **kwargs) -> str | None:
         h.update(tensor.detach().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
     h.update(torch.get_rng_state().numpy().tobytes())
     return h.hexdigest()
+
+
+def _type(value) -> str:
+    return f"{type(value).__module__}.{type(value).__qualname__}"
 
 
 def cached(train, folder: Path):

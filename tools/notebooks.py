@@ -153,7 +153,7 @@ def readme(text: str, root: Path = ROOT, made: Links | None = None) -> str:
     return text[:start] + readme_links(root, made) + text[end + len(README_END) :]
 
 
-def _is_setup(cell) -> bool:
+def is_setup(cell) -> bool:
     """The set-up cell: by its id (any edition), or by the English first words (an older one)."""
     return cell.cell_type == "code" and (
         cell.get("id") == SETUP_ID or cell.source.startswith(SETUP_MARK)
@@ -171,7 +171,7 @@ def add_setup(nb, path: Path, root: Path = ROOT, made: Links | None = None):
     the title of the first markdown cell; ``made``: the links (default: this repository's)."""
     made = made or course_links(root)
     folder, edition = place(path)
-    nb.cells = [c for c in nb.cells if not _is_setup(c)]
+    nb.cells = [c for c in nb.cells if not is_setup(c)]
     cell = nbformat.v4.new_code_cell(setup_source(folder, root, edition, made))
     cell.id = SETUP_ID
     nb.cells.insert(0, cell)
@@ -189,7 +189,7 @@ def slide_type(cell, index: int) -> str:
     """reveal.js slide type: prose with a ``#``/``##`` heading starts a slide, other prose a
     sub-slide below it, code (and its output) stays with the prose above; set-up and raw
     cells are skipped."""
-    if index == 0 and _is_setup(cell) or cell.cell_type == "raw":
+    if index == 0 and is_setup(cell) or cell.cell_type == "raw":
         return "skip"
     if cell.cell_type == "markdown":
         return "slide" if re.search(r"^#{1,2} ", cell.source, re.M) else "subslide"

@@ -409,7 +409,7 @@ def sync(path: Path, root: Path = ROOT, lang: str = LANG) -> bool:
         before = old.get(cell.id)
         if before is not None and before.source == cell.source:
             cell.outputs, cell.execution_count = before.outputs, before.execution_count
-        elif cell.source.startswith(notebooks.SETUP_MARK):
+        elif notebooks.is_setup(cell):
             cell.outputs, cell.execution_count = [], None
         else:
             cell.outputs, cell.execution_count, stale = [], None, True
@@ -469,7 +469,7 @@ def skeleton(path: Path, root: Path = ROOT, lang: str = LANG) -> str:
     english = nbformat.read(path, as_version=nbformat.NO_CONVERT)
     file = translation_file(path, root, lang)
     done = load_translation(file) if file.exists() else {"markdown": {}, "strings": {}}
-    from tools.notebooks import BADGE_MARK, SETUP_MARK
+    from tools.notebooks import BADGE_MARK, is_setup
 
     markdown = {
         c.id: "\n".join(line for line in c.source.split("\n") if not line.startswith(BADGE_MARK))
@@ -478,7 +478,7 @@ def skeleton(path: Path, root: Path = ROOT, lang: str = LANG) -> str:
     }
     strings = {}
     for cell in english.cells:
-        if cell.cell_type != "code" or cell.source.startswith(SETUP_MARK):
+        if cell.cell_type != "code" or is_setup(cell):
             continue
         for tok in _tokens(cell.source, f"cell {cell.id}"):
             text = tok.string

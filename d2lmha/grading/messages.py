@@ -169,7 +169,7 @@ _FIELDS = {
     "seconds": r"(?P<seconds>[0-9.e+]{1,20})",
     "status": r"(?P<status>-?\d{1,5})",
     "name": r"(?P<name>[\w.]{1,200})",
-    "why": r"(?P<why>[^;]{1,200})",
+    "why": r"(?P<why>[^;\n]{1,200})",
     "error": r"(?P<error>.*)",
 }
 _NOTES = ("cell_skipped", "call_skipped", "run_stopped", "cell_raised", "not_finished")
