@@ -290,6 +290,11 @@ def _answer_cell(nb, name):
     return cell
 
 
+# The runner pauses the garbage collector for its own imports (``collector_paused``), never
+# for a submission's cells.
+GC_ON = 'import gc\nassert gc.isenabled(), "the garbage collector is off in the submission"'
+
+
 def set_01_cases(folder: Path, built) -> dict:
     """Set 01's solution in odd shapes (see the top); ``{role: file name}``."""
     cases = folder / "cases"
@@ -318,7 +323,7 @@ def set_01_cases(folder: Path, built) -> dict:
     no_name = read(BLANK)
     del no_name.metadata["otter"]["assignment_name"]  # its set must then come from its name
     files = {
-        "solution": ("solution.ipynb", with_cell(solution, "no prefix", markdown=True)),
+        "solution": ("solution.ipynb", with_cell(with_cell(solution, "no prefix", True), GC_ON)),
         "blank": ("01_blank.ipynb", no_name),
         "wrong": ("01_wrong.ipynb", wrong),
         "raises": ("01_raises.ipynb", raises),

@@ -27,7 +27,9 @@ trusted build-time side is :mod:`.capture`. Two commands (``python d2lmha/gradin
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
+import gc
 import json
 import os
 import subprocess
@@ -244,12 +246,32 @@ def _answer(namespace, plan, skip_calls, progress: Path):
     }, tensors
 
 
+@contextlib.contextmanager
+def collector_paused():
+    """Run the block with the garbage collector off, then freeze what it made.
+
+    For the runner's own imports (torch, the package): loading them makes about 190,000
+    objects and no garbage, yet the collector runs some 400 times while they load; frozen,
+    they are left out of every later collection too, so the submission's cells run faster.
+    Measured: a blank student notebook's run costs about 0.8 s of CPU less, 0.67–0.72 of
+    what it did (``python -m benchmarks.runner_start``). Only trusted code runs in the block:
+    the collector is back on, even if the block raised, before the submission's first cell.
+    """
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+        gc.freeze()
+
+
 def inner(notebook: Path, plan_path: Path, work: Path) -> None:
     """Run the cells, then answer the plan; write ``work/answers.safetensors``."""
-    import dill
-    import torch
+    with collector_paused():
+        import dill
+        import torch
 
-    from d2lmha.grading.wire import write_container
+        from d2lmha.grading.wire import write_container
 
     state = json.loads((work / "state.json").read_text())
     # Written by the trusted build, never by a submission. Tensors the tests made on a GPU

@@ -1,0 +1,130 @@
+"""``python -m benchmarks.runner_start [--repeats R] [--out PATH]``.
+
+What the sandbox runner saves by importing torch and the package with the garbage collector
+paused (:func:`d2lmha.grading.runner.collector_paused`, issue 21). Each measurement is a fresh
+Python that does what the runner does before and while it runs a blank student notebook:
+load ``runner.py`` as a script, import what it imports, run the notebook's code cells in an
+IPython shell. Its CPU time (user + system) is compared with the reference run in the same
+process: the same child with the collector running during the imports. The two alternate,
+``R`` rounds; the ratio is taken per round. Outside the sandbox: bubblewrap and the grader's
+side add the same to both. Writes ``benchmarks/results/runner_start.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from d2lmha import grading
+
+from .report import command, machine_description, markdown_table
+
+RESULTS = Path(__file__).resolve().parent / "results"
+RUNNER = Path(grading.__file__).with_name("runner.py")
+NOTEBOOKS = ("01_single_head.ipynb", "06_transformer.ipynb")
+MODES = ("collector running (reference)", "collector paused")
+CHILD = """
+import contextlib, importlib.util, sys
+spec = importlib.util.spec_from_file_location("runner", sys.argv[1])
+runner = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(runner)
+paused = runner.collector_paused() if sys.argv[2] == "paused" else contextlib.nullcontext()
+with paused:
+    import dill, torch
+    import d2lmha.grading.wire
+namespace, errors = runner.execute_cells(sys.argv[3])
+assert not errors, errors
+"""
+
+
+def _cpu_seconds(notebook: Path, paused: bool) -> float:
+    """CPU seconds of one child that imports as the runner does and runs ``notebook``."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with tempfile.TemporaryDirectory() as work:  # the sandbox's working folder is a scratch /tmp
+        subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                CHILD,
+                str(RUNNER),
+                "paused" if paused else "running",
+                str(notebook),
+            ],
+            cwd=work,
+            check=True,
+            env={
+                "PATH": "/usr/bin:/bin",
+                "MPLBACKEND": "Agg",
+                "OMP_NUM_THREADS": "1",
+                "PYTHONPATH": str(grading.ROOT),
+                "HOME": work,
+            },
+            capture_output=True,
+        )
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+
+
+def measure(repeats: int) -> pd.DataFrame:
+    """Per notebook and mode: CPU seconds (median, min, max) and the per-round ratio."""
+    rows = []
+    for name in NOTEBOOKS:
+        notebook = grading.ROOT / "exercises" / name
+        _cpu_seconds(notebook, False)  # warm the page cache, untimed
+        seconds = {mode: [] for mode in MODES}
+        for _ in range(repeats):
+            for mode in MODES:
+                seconds[mode].append(_cpu_seconds(notebook, mode == MODES[1]))
+        ratios = [p / r for r, p in zip(*seconds.values(), strict=True)]
+        spread = f"{statistics.median(ratios):.2f} ({min(ratios):.2f}–{max(ratios):.2f})"
+        for mode, values in seconds.items():
+            rows.append(
+                {
+                    "blank notebook": f"exercises/{name}",
+                    "imports": mode,
+                    "CPU s, median": statistics.median(values),
+                    "min": min(values),
+                    "max": max(values),
+                    "ratio to reference, median (min–max)": "1.00" if mode == MODES[0] else spread,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def run(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=7, help="rounds per notebook")
+    parser.add_argument("--out", type=Path, default=RESULTS / "runner_start.md")
+    args = parser.parse_args(argv)
+    machine = machine_description(torch.device("cpu"))
+    table = measure(args.repeats)
+    text = "\n".join(
+        [
+            "# The sandbox runner's start: imports with the garbage collector paused",
+            "",
+            *[f"- {key}: {value}" for key, value in machine.items()],
+            f"- command: `python -m benchmarks.runner_start --repeats {args.repeats}`",
+            "",
+            f"CPU seconds of a fresh Python that imports what the runner imports and runs a blank "
+            f"student notebook's cells, {args.repeats} rounds, the two modes alternating:",
+            "",
+            markdown_table(table.round(2)),
+            "",
+        ]
+    )
+    args.out.write_text(text)
+    return {"text": text, "path": args.out, "table": table}
+
+
+main = command(run)
+
+if __name__ == "__main__":
+    sys.exit(main())

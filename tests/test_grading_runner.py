@@ -1,0 +1,26 @@
+"""The sandboxed runner's start (``d2lmha/grading/runner.py``): its own imports run with the
+garbage collector paused, and the collector is on again, whatever happened, before a
+submission's first cell (the class's set-01 solution checks that from inside a sandbox:
+``hostile.GC_ON``). What the pause saves: ``benchmarks/runner_start.py``."""
+
+import gc
+
+import pytest
+
+from d2lmha.grading.runner import collector_paused
+
+
+def test_the_collector_is_paused_for_the_block_then_freezes_what_it_made():
+    assert gc.isenabled()
+    frozen = gc.get_freeze_count()
+    with collector_paused():
+        assert not gc.isenabled()
+        made = [[i] for i in range(1000)]
+    assert gc.isenabled()
+    assert gc.get_freeze_count() >= frozen + len(made)  # left out of later collections
+
+
+def test_the_collector_is_back_on_when_the_block_raises():
+    with pytest.raises(RuntimeError), collector_paused():
+        raise RuntimeError("an import failed")
+    assert gc.isenabled()
