@@ -1,13 +1,14 @@
 """``python -m benchmarks.runner_start [--repeats R] [--out PATH]``.
 
-What the sandbox runner saves by importing torch and the package with the garbage collector
-paused (:func:`d2lmha.grading.runner.collector_paused`, issue 21). Each measurement is a fresh
-Python that does what the runner does before and while it runs a blank student notebook:
-load ``runner.py`` as a script, import what it imports, run the notebook's code cells in an
-IPython shell. Its CPU time (user + system) is compared with the reference run in the same
-process: the same child with the collector running during the imports. The two alternate,
-``R`` rounds; the ratio is taken per round. Outside the sandbox: bubblewrap and the grader's
-side add the same to both. Writes ``benchmarks/results/runner_start.md``.
+What the sandbox runner saves by importing torch, the package and the set's own imports with
+the garbage collector paused (:func:`d2lmha.grading.runner.start`, issue 21). Each measurement
+is a fresh Python that does what the runner does before and while it runs a blank student
+notebook: load ``runner.py`` as a script, start (its imports, the set's plan, the modules the
+set's notebook imports), run the notebook's code cells in an IPython shell. Its CPU time (user
++ system) is compared with the reference run in the same process: the same child with the
+collector running during the start. The two alternate, ``R`` rounds; the ratio is taken per
+round. Outside the sandbox: bubblewrap and the grader's side add the same to both. Writes
+``benchmarks/results/runner_start.md``.
 """
 
 from __future__ import annotations
@@ -32,21 +33,19 @@ RUNNER = Path(grading.__file__).with_name("runner.py")
 NOTEBOOKS = ("01_single_head.ipynb", "06_transformer.ipynb")
 MODES = ("collector running (reference)", "collector paused")
 CHILD = """
-import contextlib, importlib.util, sys
+import importlib.util, sys
 spec = importlib.util.spec_from_file_location("runner", sys.argv[1])
 runner = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(runner)
-paused = runner.collector_paused() if sys.argv[2] == "paused" else contextlib.nullcontext()
-with paused:
-    import dill, torch
-    import d2lmha.grading.wire
-namespace, errors = runner.execute_cells(sys.argv[3])
+plan, _ = runner.start(sys.argv[2], paused=sys.argv[3] == "paused")
+namespace, errors = runner.execute_cells(sys.argv[4])
 assert not errors, errors
 """
 
 
-def _cpu_seconds(notebook: Path, paused: bool) -> float:
-    """CPU seconds of one child that imports as the runner does and runs ``notebook``."""
+def _cpu_seconds(notebook: Path, plan: Path, paused: bool) -> float:
+    """CPU seconds of one child that starts as the runner does (``runner.start``: its
+    imports, the plan, the set's imports) and runs ``notebook``'s cells."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with tempfile.TemporaryDirectory() as work:  # the sandbox's working folder is a scratch /tmp
         subprocess.run(
@@ -55,6 +54,7 @@ def _cpu_seconds(notebook: Path, paused: bool) -> float:
                 "-c",
                 CHILD,
                 str(RUNNER),
+                str(plan),
                 "paused" if paused else "running",
                 str(notebook),
             ],
@@ -76,13 +76,16 @@ def _cpu_seconds(notebook: Path, paused: bool) -> float:
 def measure(repeats: int) -> pd.DataFrame:
     """Per notebook and mode: CPU seconds (median, min, max) and the per-round ratio."""
     rows = []
+    sets = grading.exercise_sets()
     for name in NOTEBOOKS:
         notebook = grading.ROOT / "exercises" / name
-        _cpu_seconds(notebook, False)  # warm the page cache, untimed
+        master = sets[name[:2]]
+        plan = grading.build(master, grading.BUILD_DIR / master.stem).plan
+        _cpu_seconds(notebook, plan, False)  # warm the page cache, untimed
         seconds = {mode: [] for mode in MODES}
         for _ in range(repeats):
             for mode in MODES:
-                seconds[mode].append(_cpu_seconds(notebook, mode == MODES[1]))
+                seconds[mode].append(_cpu_seconds(notebook, plan, mode == MODES[1]))
         ratios = [p / r for r, p in zip(*seconds.values(), strict=True)]
         spread = f"{statistics.median(ratios):.2f} ({min(ratios):.2f}–{max(ratios):.2f})"
         for mode, values in seconds.items():

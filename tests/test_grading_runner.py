@@ -1,12 +1,15 @@
-"""The sandboxed runner's start (``d2lmha/grading/runner.py``): its own imports run with the
-garbage collector paused, and the collector is on again, whatever happened, before a
-submission's first cell (the class's set-01 solution checks that from inside a sandbox:
-``hostile.GC_ON``). What the pause saves: ``benchmarks/runner_start.py``."""
+"""The sandboxed runner's start (``d2lmha/grading/runner.py``): its own imports and the set's
+(the plan's ``imports``, from the solution's top-level imports) run with the garbage collector
+paused, and the collector is on again, whatever happened, before a submission's first cell
+(the class's set-01 solution checks that from inside a sandbox: ``hostile.GC_ON``). What the
+pause saves: ``benchmarks/runner_start.py``."""
 
 import gc
 
+import nbformat
 import pytest
 
+from d2lmha.grading.capture import top_imports
 from d2lmha.grading.runner import collector_paused
 
 
@@ -24,3 +27,17 @@ def test_the_collector_is_back_on_when_the_block_raises():
     with pytest.raises(RuntimeError), collector_paused():
         raise RuntimeError("an import failed")
     assert gc.isenabled()
+
+
+def test_the_plan_names_the_modules_the_sets_notebook_imports_at_its_top(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell("%matplotlib inline\nimport math, torch.nn as nn\nimport otter"),
+        nbformat.v4.new_code_cell("from matplotlib import pyplot\nfrom . import local"),
+        nbformat.v4.new_code_cell("def f():\n    import pandas  # not at the top: left out"),
+        nbformat.v4.new_code_cell("this is not python"),
+        nbformat.v4.new_code_cell("import math"),
+    ]
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(nb, path)
+    assert top_imports(path) == ["math", "torch.nn", "otter", "matplotlib"]

@@ -277,6 +277,7 @@ def _capture(master: Path, autograder: Path, out: Path) -> None:
             str(autograder.resolve()),
             str(out.resolve()),
             str(master.resolve()),
+            str((out / "student" / master.name).resolve()),
         ],
         capture_output=True,
         text=True,

@@ -1,17 +1,19 @@
 """Record what the tests ask of a set's functions: trusted, at build time, on the solution.
 
-``python -m d2lmha.grading.capture AUTOGRADER_NB OUT_DIR MASTER_NB`` runs the instructor's
-solution (the otter-assign autograder notebook, in student layout) and then every test,
-public and hidden, with each learner function wrapped in a recorder, which guards each call
-with what the question may not call (:mod:`.guard`; the question configs are the master's,
-:mod:`.questions`). It writes two files:
+``python -m d2lmha.grading.capture AUTOGRADER_NB OUT_DIR MASTER_NB [STUDENT_NB]`` runs the
+instructor's solution (the otter-assign autograder notebook, in student layout) and then every
+test, public and hidden, with each learner function wrapped in a recorder, which guards each
+call with what the question may not call (:mod:`.guard`; the question configs are the
+master's, :mod:`.questions`). It writes two files:
 
 ``plan.dill``
     For the sandbox, which must call the submission's functions with the real objects
     (tensors, layers): one flat list of calls ``(function name, args, kwargs)``, for each
-    call its question and what that question may not call (``guards``), and the names of
-    the answers that are values. Nothing else: no test names, messages, points or expected
-    values, since everything a sandbox is given can be read by the submission.
+    call its question and what that question may not call (``guards``), the names of the
+    answers that are values, and the modules the student notebook imports at its top level
+    (``imports``, which the runner loads before the first cell: :func:`top_imports`).
+    Nothing else: no test names, messages, points or expected values, since everything a
+    sandbox is given can be read by the submission.
 ``plan.safetensors``
     For the trusted grader, as plain data: each call's inputs (to check that a replayed
     test asks the same question) and the size of the solution's answer (so a submission's
@@ -29,10 +31,12 @@ import os
 import sys
 from pathlib import Path
 
-__all__ = ["capture"]
+__all__ = ["capture", "top_imports"]
 
 
-def capture(autograder_notebook: Path, out_dir: Path, master: Path) -> None:
+def capture(
+    autograder_notebook: Path, out_dir: Path, master: Path, student: Path | None = None
+) -> None:
     """Run the solution and its tests, recording every call (see the top); write the plans.
 
     Args:
@@ -40,6 +44,8 @@ def capture(autograder_notebook: Path, out_dir: Path, master: Path) -> None:
         out_dir: where the plans go.
         master: the set's source, whose question configs say what each question may not
             call (:func:`~d2lmha.grading.questions.question_configs`).
+        student: the student notebook, whose top-level imports the runner loads before a
+            submission's first cell (the plan's ``imports``; none without it).
 
     Raises:
         RuntimeError: a cell of the solution raised, a test failed on the solution (a
@@ -62,6 +68,7 @@ def capture(autograder_notebook: Path, out_dir: Path, master: Path) -> None:
     if unknown:
         raise ValueError(f"{Path(master).name}: questions {unknown} have no question config")
     os.chdir(autograder_notebook.parent)
+    imports = top_imports(student) if student is not None else []
     namespace, errors = execute_cells(autograder_notebook)
     if errors:
         raise RuntimeError(f"the solution's cells raised: {errors}")
@@ -100,6 +107,8 @@ def capture(autograder_notebook: Path, out_dir: Path, master: Path) -> None:
             "calls": [(name, args, kwargs) for name, args, kwargs, _, _ in calls],
             "guards": [guard for *_, guard in calls],
             "values": value_names,
+            # what the runner imports before the first cell (otter is a stand-in there)
+            "imports": [name for name in imports if name != "otter" and name in sys.modules],
         },
         out_dir / "plan.dill",
         pickle_module=dill,
@@ -109,6 +118,30 @@ def capture(autograder_notebook: Path, out_dir: Path, master: Path) -> None:
         {"calls": plan_calls, "tests": summary, "values": values, "questions": described},
         {k: v.clone() for k, v in tensors.items()},
     )
+
+
+def top_imports(notebook: Path) -> list[str]:
+    """The modules a notebook's code cells import at their top level (``import a.b``,
+    ``from a.b import c``: ``a.b``), in order, once each; relative imports and cells that are
+    not Python (after IPython's own transforms: magics) are left out."""
+    import ast
+
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    from .runner import code_cells
+
+    names = []
+    for source in code_cells(notebook):
+        try:
+            tree = ast.parse(TransformerManager().transform_cell(source))
+        except SyntaxError:
+            continue
+        for node in tree.body:
+            if isinstance(node, ast.Import):
+                names += [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.append(node.module)
+    return list(dict.fromkeys(names))
 
 
 def _recorder(name, function, calls, question, namespace):
@@ -146,4 +179,4 @@ def _recorder(name, function, calls, question, namespace):
 
 
 if __name__ == "__main__":
-    capture(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]))
+    capture(*map(Path, sys.argv[1:5]))

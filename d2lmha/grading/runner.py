@@ -253,7 +253,7 @@ def collector_paused():
     For the runner's own imports (torch, the package): loading them makes about 190,000
     objects and no garbage, yet the collector runs some 400 times while they load; frozen,
     they are left out of every later collection too, so the submission's cells run faster.
-    Measured: a blank student notebook's run costs about 0.8 s of CPU less, 0.67–0.72 of
+    Measured: a blank student notebook's run costs about 0.8 s of CPU less, 0.65–0.76 of
     what it did (``python -m benchmarks.runner_start``). Only trusted code runs in the block:
     the collector is back on, even if the block raised, before the submission's first cell.
     """
@@ -265,23 +265,40 @@ def collector_paused():
         gc.freeze()
 
 
-def inner(notebook: Path, plan_path: Path, work: Path) -> None:
-    """Run the cells, then answer the plan; write ``work/answers.safetensors``."""
-    with collector_paused():
+def start(plan_path: Path, paused: bool = True):
+    """The runner's imports, the plan, and the modules the set's notebook imports at its top
+    (``plan["imports"]``, from the trusted build), all with the collector paused
+    (:func:`collector_paused`; ``paused=False`` only for ``benchmarks/runner_start.py``'s
+    reference). Returns ``(plan, write_container)``. A module that fails to import here is
+    left for the submission's own cell to report."""
+    import importlib
+
+    with collector_paused() if paused else contextlib.nullcontext():
         import dill
         import torch
 
         from d2lmha.grading.wire import write_container
 
+        # Written by the trusted build, never by a submission. Tensors the tests made on a
+        # GPU come back on the GPU when the sandbox has one, else on the CPU.
+        plan = torch.load(
+            plan_path,
+            map_location=None if torch.cuda.is_available() else "cpu",
+            pickle_module=dill,
+            weights_only=False,
+        )
+        for name in plan.get("imports", ()):
+            try:
+                importlib.import_module(name)
+            except Exception:
+                pass
+    return plan, write_container
+
+
+def inner(notebook: Path, plan_path: Path, work: Path) -> None:
+    """Run the cells, then answer the plan; write ``work/answers.safetensors``."""
+    plan, write_container = start(plan_path)
     state = json.loads((work / "state.json").read_text())
-    # Written by the trusted build, never by a submission. Tensors the tests made on a GPU
-    # come back on the GPU when the sandbox has one, else on the CPU.
-    plan = torch.load(
-        plan_path,
-        map_location=None if torch.cuda.is_available() else "cpu",
-        pickle_module=dill,
-        weights_only=False,
-    )
     progress = work / "progress"
     namespace, errors = execute_cells(notebook, set(state["skip_cells"]), progress)
     tree, tensors = _answer(namespace, plan, state["skip_calls"], progress)
