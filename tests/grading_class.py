@@ -75,9 +75,11 @@ def _where(set_id: str, edition: str = "") -> tuple:
     return master, grading.BUILD_DIR / edition / master.stem, not edition
 
 
+@functools.cache
 def build(set_id: str, edition: str = ""):
     """A set built into the shared, git-ignored build folder (reused while unchanged). The
-    first call in a process builds every set of both editions (:func:`build_all`)."""
+    first call in a process builds every set of both editions (:func:`build_all`); later
+    calls with the same set return the same build (the sources do not change during a run)."""
     build_all()
     return grading.build(*_where(set_id, edition))
 
@@ -147,11 +149,27 @@ def write_class(folder: Path, paths: dict) -> dict:
     }
 
 
+def _fingerprint(path: Path) -> str:
+    """sha256 of a file's content; of a file over ``HASHED`` bytes (the class's 2 GiB sparse
+    notebook), its size, modification time and first ``HASHED`` bytes: a write through any
+    path changes one of them, and reading it whole three times cost 12 s of CPU."""
+    stat = path.stat()
+    if stat.st_size <= HASHED:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    with open(path, "rb") as f:
+        head = hashlib.sha256(f.read(HASHED)).hexdigest()
+    return f"{stat.st_size}:{stat.st_mtime_ns}:{head}"
+
+
+HASHED = 64 << 20
+
+
 def _snapshot(*folders):
-    """``{path: sha256}`` of every file under ``folders``, but otter's ``.OTTER_LOG``: nbval
-    writes it beside the solutions it runs in the other xdist worker, outside any sandbox."""
+    """``{path: fingerprint}`` of every file under ``folders``, but otter's ``.OTTER_LOG``:
+    nbval writes it beside the solutions it runs in the other xdist worker, outside any
+    sandbox."""
     return {
-        str(f): hashlib.sha256(f.read_bytes()).hexdigest()
+        str(f): _fingerprint(f)
         for folder in folders
         for f in sorted(Path(folder).rglob("*"))
         if f.is_file() and f.name != ".OTTER_LOG" and "__pycache__" not in f.parts
@@ -213,14 +231,15 @@ def _grade_class(here: Path) -> dict:
     stop.set()
     listener.join()
     server.close()
+    after = _snapshot(*watched)
     result = {
         "names": names,
         "csv": str(out),
         "logs": str(out.with_suffix(".logs")),
         "folder": str(folder),
         "canary": str(canary),
-        "changed": sorted(k for k, v in _snapshot(*watched).items() if before.get(k) != v)
-        + sorted(set(before) - set(_snapshot(*watched))),
+        "changed": sorted(k for k, v in after.items() if before.get(k) != v)
+        + sorted(set(before) - set(after)),
         "connections": connections,
         "seconds": seconds,
         "leftover": hostile.leftover_processes(),

@@ -446,3 +446,20 @@ def test_class_in_three_shards_merged_equals_the_one_run(graded_class, tmp_path)
     )
     for page in pages:
         assert filecmp.cmp(one / page, tmp_path / "merged" / page, shallow=False)
+
+
+def test_an_edition_is_read_from_the_start_of_a_notebook_of_any_size():
+    """The markdown's first ``EDITION_SAMPLE`` characters decide (bounded work on the trusted
+    side whatever a submission's size): English first, then pages of Chinese, is English."""
+    from d2lmha.grading.feedback import EDITION_SAMPLE
+
+    def notebook(*texts):
+        cells = [{"cell_type": "markdown", "metadata": {}, "source": t} for t in texts]
+        return json.dumps({"cells": cells, "metadata": {}, "nbformat": 4}).encode()
+
+    english, chinese = "attention " * EDITION_SAMPLE, "注意力机制" * EDITION_SAMPLE
+    assert edition(notebook(chinese, english)) == "zh"
+    assert edition(notebook(english, chinese)) == ""
+    # letters of any script count (accented ones too), digits and underscores do not
+    assert edition(notebook("Ünïcödé wörds wïth áccents 注意")) == ""  # 2 of 25 letters
+    assert edition(notebook("12345678901234567890 ___ 注意力")) == "zh"  # 3 of 3

@@ -366,7 +366,8 @@ def grade(
     logs = out.with_suffix(".logs")
     logs.mkdir(exist_ok=True)
     sets = exercise_sets(solutions)
-    rows, pending, metadata = _sort_out(found, sets)
+    editions = {item.key: edition(item.data) if item.data is not None else "" for item in found}
+    rows, pending, metadata = _sort_out(found, sets, editions)
     needed = sorted({job.set_id for job in pending})
     ready = build_many([(sets[s], Path(build_dir) / sets[s].stem, True) for s in needed])
     built = dict(zip(needed, ready, strict=True))
@@ -380,7 +381,7 @@ def grade(
     for item in found:
         row = rows[item.key]
         row["warning"] = "; ".join(filter(None, [row.get("warning", ""), copies.get(item.key, "")]))
-        row.update(_facts(item))
+        row.update(_facts(item, editions[item.key]))
     infos = {
         s: set_info(
             built[s], solutions, {lang: nb for (i, lang), nb in translated.items() if i == s}
@@ -394,13 +395,13 @@ def grade(
     return out
 
 
-def _facts(item: Found) -> dict:
+def _facts(item: Found, lang: str) -> dict:
     """The private fields of a file's row that the gradebook and feedback use."""
     return {
         "_sha256": item.sha256,
         "_mtime": item.mtime,
         "_lms_submission": lms_name(item.key).submission,
-        "_edition": edition(item.data) if item.data is not None else "",
+        "_edition": lang,
     }
 
 
@@ -419,8 +420,9 @@ def _translated_tests(pending: list, sets: dict, build_dir: Path) -> dict:
     return {key: ag.solution_notebook for key, ag in zip(items, ready, strict=True)}
 
 
-def _sort_out(found: list[Found], sets: dict) -> tuple[dict, list, dict]:
-    """``(rows of the files that will not be graded, jobs to grade, metadata by key)``."""
+def _sort_out(found: list[Found], sets: dict, editions: dict) -> tuple[dict, list, dict]:
+    """``(rows of the files that will not be graded, jobs to grade, metadata by key)``;
+    ``editions``: each file's edition (:func:`~.feedback.edition`) by key."""
     rows, pending, metadata = {}, [], {}
     for item in found:
         if item.skipped:
@@ -430,7 +432,7 @@ def _sort_out(found: list[Found], sets: dict) -> tuple[dict, list, dict]:
         if set_id is None:
             rows[item.key] = dict(_row(item.key, status="not graded"), warning=warning, error=error)
         else:
-            pending.append(_Job(item, set_id, warning, edition(item.data)))
+            pending.append(_Job(item, set_id, warning, editions[item.key]))
     return rows, pending, metadata
 
 
