@@ -2,7 +2,8 @@
 
 Inside the sandbox a submission sees a read-only system (``/usr``, ``/etc``), the read-only
 Python environment and the ``d2lmha`` package, its own notebook and the set's call plan
-(read-only, under ``/in``), one writable file for its answers (``/out/answers``) and a private
+(read-only, under ``/in``), matplotlib's font list (read-only, in a writable
+``MPLCONFIGDIR``), one writable file for its answers (``/out/answers``) and a private
 ``/tmp`` of limited size. It does not see the project (``solutions/``, the tests, the build
 folder), the other submissions, the grades, or the instructor's home and environment
 (``--clearenv``). It has no network (its own network namespace: even the host's loopback is
