@@ -103,7 +103,7 @@ def _scheduled(items):
 @pytest.hookimpl(wrapper=True)
 def pytest_collection(session):
     """Collect with the garbage collector paused, then freeze what was loaded: importing the
-    test modules (torch, pandas, nbformat, ...) makes no garbage, and later collections in
+    test modules (torch, pandas, nbformat, ...) makes little garbage, and later collections in
     this process no longer walk it (as the grader's runner does: ``collector_paused``)."""
     gc.disable()
     try:

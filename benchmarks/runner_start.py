@@ -3,18 +3,20 @@
 What the sandbox runner saves by importing torch, the package and the set's own imports with
 the garbage collector paused (:func:`d2lmha.grading.runner.start`, issue 21). Each measurement
 is a fresh Python that does what the runner does before and while it runs a blank student
-notebook: load ``runner.py`` as a script, start (its imports, the set's plan, the modules the
-set's notebook imports), run the notebook's code cells in an IPython shell. Its CPU time (user
-+ system) is compared with the reference run in the same process: the same child with the
-collector running during the start. The two alternate, ``R`` rounds; the ratio is taken per
-round. Outside the sandbox: bubblewrap and the grader's side add the same to both. Writes
-``benchmarks/results/runner_start.md``.
+notebook, in the sandbox's environment (one torch thread, a scratch home, matplotlib's folder
+holding the grader's font list): load ``runner.py`` from its file, start (its imports, the
+set's plan, the modules the set's notebook imports), run the notebook's code cells in an
+IPython shell. Its CPU time (user + system) is compared with the reference run in the same
+process: the same child with the collector running during the start. The two alternate, ``R``
+rounds; the ratio is taken per round. Outside the sandbox: bubblewrap and the grader's side
+add the same to both. Writes ``benchmarks/results/runner_start.md``.
 """
 
 from __future__ import annotations
 
 import argparse
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -25,6 +27,7 @@ import pandas as pd
 import torch
 
 from d2lmha import grading
+from d2lmha.grading.sandbox import _font_list
 
 from .report import command, machine_description, markdown_table
 
@@ -48,6 +51,11 @@ def _cpu_seconds(notebook: Path, plan: Path, paused: bool) -> float:
     imports, the plan, the set's imports) and runs ``notebook``'s cells."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with tempfile.TemporaryDirectory() as work:  # the sandbox's working folder is a scratch /tmp
+        # As in the sandbox: matplotlib's folder of its own, holding the grader's font list.
+        matplotlib_dir = Path(work) / "matplotlib"
+        matplotlib_dir.mkdir()
+        if (font_list := _font_list()) is not None:
+            shutil.copy(font_list, matplotlib_dir / font_list.name)
         subprocess.run(
             [
                 sys.executable,
@@ -66,6 +74,7 @@ def _cpu_seconds(notebook: Path, plan: Path, paused: bool) -> float:
                 "OMP_NUM_THREADS": "1",
                 "PYTHONPATH": str(grading.ROOT),
                 "HOME": work,
+                "MPLCONFIGDIR": str(matplotlib_dir),
             },
             capture_output=True,
         )

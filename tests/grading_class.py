@@ -151,14 +151,15 @@ def write_class(folder: Path, paths: dict) -> dict:
 
 def _fingerprint(path: Path) -> str:
     """sha256 of a file's content; of a file over ``HASHED`` bytes (the class's 2 GiB sparse
-    notebook), its size, modification time and first ``HASHED`` bytes: a write through any
-    path changes one of them, and reading it whole three times cost 12 s of CPU."""
+    notebook), its inode, size, modification and change times and first ``HASHED`` bytes: a
+    write or a rename over it changes one of them (no program can set the change time), and
+    reading it whole three times cost 12 s of CPU."""
     stat = path.stat()
     if stat.st_size <= HASHED:
         return hashlib.sha256(path.read_bytes()).hexdigest()
     with open(path, "rb") as f:
         head = hashlib.sha256(f.read(HASHED)).hexdigest()
-    return f"{stat.st_size}:{stat.st_mtime_ns}:{head}"
+    return f"{stat.st_ino}:{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ctime_ns}:{head}"
 
 
 HASHED = 64 << 20

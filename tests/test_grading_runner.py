@@ -9,11 +9,18 @@ import gc
 import nbformat
 import pytest
 
+from d2lmha.grading import sandbox
 from d2lmha.grading.capture import top_imports
-from d2lmha.grading.runner import collector_paused
+from d2lmha.grading.runner import collector_paused, start
 
 
-def test_the_collector_is_paused_for_the_block_then_freezes_what_it_made():
+@pytest.fixture
+def unfrozen():
+    yield
+    gc.unfreeze()  # what the tests froze (and the worker's collection) may be collected again
+
+
+def test_the_collector_is_paused_for_the_block_then_freezes_what_it_made(unfrozen):
     assert gc.isenabled()
     frozen = gc.get_freeze_count()
     with collector_paused():
@@ -23,7 +30,7 @@ def test_the_collector_is_paused_for_the_block_then_freezes_what_it_made():
     assert gc.get_freeze_count() >= frozen + len(made)  # left out of later collections
 
 
-def test_the_collector_is_back_on_when_the_block_raises():
+def test_the_collector_is_back_on_when_the_block_raises(unfrozen):
     with pytest.raises(RuntimeError), collector_paused():
         raise RuntimeError("an import failed")
     assert gc.isenabled()
@@ -41,3 +48,25 @@ def test_the_plan_names_the_modules_the_sets_notebook_imports_at_its_top(tmp_pat
     path = tmp_path / "nb.ipynb"
     nbformat.write(nb, path)
     assert top_imports(path) == ["math", "torch.nn", "otter", "matplotlib"]
+
+
+def test_start_loads_the_plan_and_leaves_a_failing_import_to_the_cell(tmp_path, unfrozen):
+    import dill
+    import torch
+
+    plan = {"calls": [], "guards": [], "values": [], "imports": ["no_such_module_here", "json"]}
+    torch.save(plan, tmp_path / "plan.dill", pickle_module=dill)
+    loaded, write_container = start(tmp_path / "plan.dill")
+    assert loaded == plan and callable(write_container) and gc.isenabled()
+    del plan["imports"]  # a plan built before the runner preloaded anything
+    torch.save(plan, tmp_path / "old.dill", pickle_module=dill)
+    assert start(tmp_path / "old.dill")[0] == plan
+
+
+def test_the_sandbox_gets_the_graders_font_list_read_only():
+    binds, env = sandbox._matplotlib()
+    folder = env["MPLCONFIGDIR"]
+    assert binds[:4] == ["--perms", "1777", "--dir", folder]  # its own, writable
+    font_list = sandbox._font_list()
+    if font_list is not None:  # matplotlib wrote one for the grader
+        assert binds[4:] == ["--ro-bind-try", str(font_list), f"{folder}/{font_list.name}"]

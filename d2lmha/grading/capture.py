@@ -108,7 +108,9 @@ def capture(
             "guards": [guard for *_, guard in calls],
             "values": value_names,
             # what the runner imports before the first cell (otter is a stand-in there)
-            "imports": [name for name in imports if name != "otter" and name in sys.modules],
+            "imports": [
+                name for name in imports if name.split(".")[0] != "otter" and name in sys.modules
+            ],
         },
         out_dir / "plan.dill",
         pickle_module=dill,

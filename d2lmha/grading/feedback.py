@@ -204,16 +204,17 @@ def set_info(autograder, solutions: Path, translated: dict | None = None) -> dic
 
 
 EDITION_SAMPLE = 100_000  # characters of a notebook's markdown that decide its edition
-_LETTERS = re.compile(r"[^\W\d_]")  # a letter of any script
+_LETTERS = re.compile(r"[^\W\d_]")  # a letter of any script (and numerals such as ², Ⅷ)
 
 
 def edition(data: bytes) -> str:
     """The edition of a submitted notebook, read from its markdown as data (nothing is run):
     the translated edition (:mod:`d2lmha.editions`) whose script holds the most of the letters
     of its first ``EDITION_SAMPLE`` characters of markdown, at least a fifth (``"zh"`` when
-    mostly Chinese), else ``""`` (English); any notebook that cannot be read is ``""``. The
-    work is bounded whatever the notebook's size (counting the letters of a 1 MB notebook
-    one by one cost 30 ms)."""
+    mostly Chinese), else ``""`` (English); any notebook that cannot be read is ``""``. Past
+    reading the JSON (bounded by ``grade.MAX_SUBMISSION_BYTES``), the counting is bounded
+    whatever the notebook's size (counting the letters of a 1 MB notebook one by one took
+    30 ms)."""
     try:
         cells = json.loads(data.decode("utf-8"))["cells"]
         text = "".join(_source(c) for c in cells if c.get("cell_type") == "markdown")
